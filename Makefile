@@ -1,0 +1,28 @@
+# `make test` and `make demo` create .venv on first use and keep it in step with pyproject.toml.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check pathsearch tests benchmarks pipelines
+
+test: $(STAMP) lint
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(PY) pipelines/slide_few_shot.py --out demo_out
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_tile.py
+
+clean:
+	rm -rf demo_out .pytest_cache

@@ -1,0 +1,207 @@
+"""`pathsearch tile` as an API: one slide -> OUT/<stem>/{tiles.h5, tissue.geojson, ...}."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pathsearch.config import TileConfig
+from pathsearch.errors import PathsearchError, SlideError
+from pathsearch.io.atomic import atomic_dir, write_json
+from pathsearch.io.geojson import polygon_feature, write_feature_collection
+from pathsearch.io.manifest import file_fingerprint, manifest_matches, new_manifest
+from pathsearch.io.qupath import TileName, format_tile_name
+from pathsearch.io.tiles_h5 import write_tiles_h5
+from pathsearch.slide.base import Slide
+from pathsearch.slide.open import open_slide
+from pathsearch.slide.tiling import TileGeometry, grid_coords, plan_geometry, tissue_fractions
+from pathsearch.slide.tissue import TissueMask, detect_tissue, tissue_polygons
+from pathsearch.viz.thumbnail import draw_tiling_qc, write_png
+
+# The QC thumbnail's long side; the tissue mask is derived from the same read when it is finer.
+_QC_LONG_SIDE_PX = 1536
+
+
+@dataclass
+class TileResult:
+    slide: Path
+    out_dir: Path | None
+    status: str  # "done", "skipped" or "failed"
+    n_tiles: int = 0
+    error: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def _read_thumbnail_and_mask(
+    slide: Slide, config: TileConfig, level0_mpp: float
+) -> tuple[np.ndarray, tuple[float, float], TissueMask]:
+    """One thumbnail read serves both the QC picture and the ~mask_mpp tissue mask."""
+    mask_ds = config.mask_mpp / level0_mpp
+    qc_ds = max(1.0, min(mask_ds, max(slide.dimensions) / _QC_LONG_SIDE_PX))
+    thumb, thumb_ds = slide.thumbnail(qc_ds)
+    w0, h0 = slide.dimensions
+    mask_w, mask_h = max(1, round(w0 / mask_ds)), max(1, round(h0 / mask_ds))
+    small = cv2.resize(thumb, (mask_w, mask_h), interpolation=cv2.INTER_AREA)
+    tissue = detect_tissue(
+        small,
+        (w0 / mask_w, h0 / mask_h),
+        level0_mpp,
+        method=config.tissue,
+        threshold=config.tissue_threshold,
+        min_tissue_area_um2=config.min_tissue_area_um2,
+        min_hole_area_um2=config.min_hole_area_um2,
+    )
+    return thumb, thumb_ds, tissue
+
+
+def _export_tiles(
+    slide: Slide, coords: np.ndarray, geometry: TileGeometry, folder: Path, config: TileConfig
+) -> None:
+    """Tiles named as QuPath exports them, so one reader handles both."""
+    folder.mkdir()
+    ext = config.save_tiles or "png"
+    params = [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality] if ext == "jpg" else []
+    size = (geometry.read_size, geometry.read_size)
+    for x, y in coords:
+        tile = slide.read_region((int(x), int(y)), geometry.read_level, size)
+        if geometry.read_size != geometry.patch_size:
+            tile = cv2.resize(tile, (geometry.patch_size,) * 2, interpolation=cv2.INTER_AREA)
+        name = TileName(
+            slide.path.stem, int(x), int(y), geometry.patch_size_level0,
+            geometry.patch_size_level0, geometry.downsample,
+        )
+        cv2.imwrite(str(folder / format_tile_name(name, ext)), tile[..., ::-1], params)
+
+
+def tile_slide(path: Path | str, config: TileConfig | None = None, out: Path | str = ".") -> TileResult:
+    """Tile one slide into OUT/<stem>/; skip when a finished manifest matches. Raises on bad input."""
+    config = config or TileConfig()
+    path = Path(path)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with open_slide(path, mpp=config.slide_mpp) as slide:
+        level0_mpp = slide.require_mpp()
+        out_dir = Path(out) / path.stem
+        params = config.grid_params()
+        inputs = {"slide": file_fingerprint(path)}
+        if manifest_matches(out_dir / "manifest.json", params, inputs):
+            return TileResult(path, out_dir, "skipped")
+        geometry = plan_geometry(
+            slide, level0_mpp, config.resolved_target_mpp, config.tile_size, config.overlap,
+            config.level_tolerance,
+        )
+        thumb, thumb_ds, tissue = _read_thumbnail_and_mask(slide, config, level0_mpp)
+        timings["thumbnail_and_tissue_s"] = time.perf_counter() - t0
+        if not tissue.mask.any():
+            raise SlideError(
+                f"{path.name}: no tissue found ({config.tissue} threshold "
+                f"{tissue.threshold:.0f}); check the slide, or use --tissue none / a lower "
+                "--tissue-threshold"
+            )
+        w0, h0 = slide.dimensions
+        candidates = grid_coords(w0, h0, geometry.patch_size_level0, geometry.step_level0)
+        fraction = tissue_fractions(tissue, candidates, geometry.patch_size_level0)
+        keep = fraction >= config.min_tissue
+        coords, fraction = candidates[keep], fraction[keep]
+        if len(coords) == 0:
+            raise SlideError(
+                f"{path.name}: no tile reaches --min-tissue {config.min_tissue} "
+                f"({len(candidates)} candidate tiles of {geometry.patch_size_level0} level-0 px); "
+                "lower --min-tissue or --tile-size"
+            )
+        timings["grid_s"] = time.perf_counter() - t0 - timings["thumbnail_and_tissue_s"]
+        polygons = tissue_polygons(tissue)
+        with atomic_dir(out_dir) as tmp:
+            write_tiles_h5(tmp / "tiles.h5", coords, fraction, geometry, path.stem, slide.level_dimensions)
+            features = [
+                polygon_feature(ext, holes, classification={"name": "Tissue", "color": [0, 170, 0]})
+                for ext, holes in polygons
+            ]
+            write_feature_collection(tmp / "tissue.geojson", features)
+            qc = draw_tiling_qc(thumb, thumb_ds, polygons, coords, geometry.patch_size_level0)
+            write_png(str(tmp / "thumbnail.png"), qc)
+            if config.save_tiles:
+                t_export = time.perf_counter()
+                _export_tiles(slide, coords, geometry, tmp / "tiles", config)
+                timings["export_s"] = time.perf_counter() - t_export
+            timings["total_s"] = time.perf_counter() - t0
+            manifest = new_manifest("tile", params, inputs)
+            manifest["slide"] = {
+                "backend": slide.backend,
+                "level_dimensions": slide.level_dimensions,
+                "level_downsamples": slide.level_downsamples,
+                "level0_mpp": level0_mpp,
+                "mpp_source": "--slide-mpp" if config.slide_mpp else slide.metadata_mpp()[1],
+            }
+            manifest["geometry"] = geometry.__dict__
+            manifest["tissue"] = {
+                "method": tissue.method,
+                "background": tissue.background,
+                "threshold": tissue.threshold,
+                "mask_shape": list(tissue.mask.shape),
+                "tissue_fraction_of_slide": tissue.fraction,
+                "polygons": len(polygons),
+            }
+            manifest["counts"] = {"candidate_tiles": len(candidates), "tiles": len(coords)}
+            manifest["timings"] = timings
+            manifest["warnings"] = tissue.warnings
+            write_json(tmp / "manifest.json", manifest)
+    return TileResult(path, out_dir, "done", len(coords), warnings=tissue.warnings)
+
+
+def _tile_one_safely(path: Path, config: TileConfig, out: Path) -> TileResult:
+    """Batch wrapper: a bad slide becomes a failed result, never an exception."""
+    try:
+        return tile_slide(path, config, out)
+    except PathsearchError as exc:
+        return TileResult(path, None, "failed", error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - one slide's crash must not stop the batch
+        return TileResult(path, None, "failed", error=f"{path.name}: unexpected {type(exc).__name__}: {exc}")
+
+
+def tile_slides(
+    paths: Sequence[Path | str],
+    config: TileConfig | None = None,
+    out: Path | str = ".",
+    workers: int = 1,
+    on_result: Callable[[TileResult], None] | None = None,
+) -> list[TileResult]:
+    """Tile many slides, in input order in the returned list; failures are reported, not raised."""
+    config = config or TileConfig()
+    out = Path(out)
+    slides = [Path(p) for p in paths]
+    results: dict[int, TileResult] = {}
+    stems: dict[str, int] = {}
+    todo = []
+    for i, p in enumerate(slides):
+        if p.stem in stems:
+            results[i] = TileResult(p, None, "failed", error=(
+                f"{p}: output name {p.stem!r} clashes with {slides[stems[p.stem]]}; "
+                "tile slides with the same file name into different -o folders"))
+        else:
+            stems[p.stem] = i
+            todo.append(i)
+
+    def record(i: int, result: TileResult) -> None:
+        results[i] = result
+        if on_result:
+            on_result(result)
+
+    for i in results:
+        if on_result:
+            on_result(results[i])
+    if workers <= 1:
+        for i in todo:
+            record(i, _tile_one_safely(slides[i], config, out))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_tile_one_safely, slides[i], config, out): i for i in todo}
+            for future in as_completed(futures):
+                record(futures[future], future.result())
+    return [results[i] for i in range(len(slides))]

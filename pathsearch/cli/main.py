@@ -1,0 +1,25 @@
+"""The `pathsearch` command; each subcommand lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from pathsearch.cli.tile import tile
+
+app = typer.Typer(
+    name="pathsearch",
+    help="Whole-slide tiling, foundation-model embeddings and STHLM generative vector search.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(tile)
+
+
+@app.callback()
+def main() -> None:
+    """Tile slides, embed tiles, search reference banks, classify and segment from few shots."""
+
+
+if __name__ == "__main__":
+    app()
