@@ -73,8 +73,12 @@ def _export_tiles(
         if geometry.read_size != geometry.patch_size:
             tile = cv2.resize(tile, (geometry.patch_size,) * 2, interpolation=cv2.INTER_AREA)
         name = TileName(
-            slide.path.stem, int(x), int(y), geometry.patch_size_level0,
-            geometry.patch_size_level0, geometry.downsample,
+            slide.path.stem,
+            int(x),
+            int(y),
+            geometry.patch_size_level0,
+            geometry.patch_size_level0,
+            geometry.downsample,
         )
         cv2.imwrite(str(folder / format_tile_name(name, ext)), tile[..., ::-1], params)
 
@@ -93,7 +97,11 @@ def tile_slide(path: Path | str, config: TileConfig | None = None, out: Path | s
         if manifest_matches(out_dir / "manifest.json", params, inputs):
             return TileResult(path, out_dir, "skipped")
         geometry = plan_geometry(
-            slide, level0_mpp, config.resolved_target_mpp, config.tile_size, config.overlap,
+            slide,
+            level0_mpp,
+            config.resolved_target_mpp,
+            config.tile_size,
+            config.overlap,
             config.level_tolerance,
         )
         thumb, thumb_ds, tissue = _read_thumbnail_and_mask(slide, config, level0_mpp)
@@ -181,9 +189,15 @@ def tile_slides(
     todo = []
     for i, p in enumerate(slides):
         if p.stem in stems:
-            results[i] = TileResult(p, None, "failed", error=(
-                f"{p}: output name {p.stem!r} clashes with {slides[stems[p.stem]]}; "
-                "tile slides with the same file name into different -o folders"))
+            results[i] = TileResult(
+                p,
+                None,
+                "failed",
+                error=(
+                    f"{p}: output name {p.stem!r} clashes with {slides[stems[p.stem]]}; "
+                    "tile slides with the same file name into different -o folders"
+                ),
+            )
         else:
             stems[p.stem] = i
             todo.append(i)

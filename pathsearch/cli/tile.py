@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,23 +17,42 @@ from pathsearch.slide.tissue import TissueMethod
 def tile(
     slides: Annotated[list[Path], typer.Argument(help="Slide files (SVS, NDPI, MRXS, TIFF, DICOM, PNG...)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; one subfolder per slide")],
-    config: Annotated[Optional[Path], typer.Option(help="YAML preset, e.g. wsi_configs/default-20x-224.yaml")] = None,
-    target_mpp: Annotated[Optional[float], typer.Option(help="Tile resolution in um/px [default 0.5]")] = None,
-    magnification: Annotated[Optional[float], typer.Option(help="Tile resolution as objective power (20 = 0.5 um/px)")] = None,
-    tile_size: Annotated[Optional[int], typer.Option(help="Tile side in px at the target resolution [224]")] = None,
-    overlap: Annotated[Optional[int], typer.Option(help="Overlap between tiles in px at the target resolution [0]")] = None,
-    min_tissue: Annotated[Optional[float], typer.Option(help="Minimum tissue fraction per tile [0.5]")] = None,
-    tissue: Annotated[Optional[TissueMethod], typer.Option(help="Tissue detection: otsu, threshold or none [otsu]")] = None,
-    tissue_threshold: Annotated[Optional[float], typer.Option(help="Signal floor/threshold on 0-255 [20]")] = None,
-    slide_mpp: Annotated[Optional[float], typer.Option(help="Override the slide's level-0 um/px")] = None,
-    save_tiles: Annotated[Optional[str], typer.Option(help="Also write tile images: png or jpg")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML preset, e.g. wsi_configs/default-20x-224.yaml")
+    ] = None,
+    target_mpp: Annotated[float | None, typer.Option(help="Tile resolution in um/px [default 0.5]")] = None,
+    magnification: Annotated[
+        float | None, typer.Option(help="Tile resolution as objective power (20 = 0.5 um/px)")
+    ] = None,
+    tile_size: Annotated[
+        int | None, typer.Option(help="Tile side in px at the target resolution [224]")
+    ] = None,
+    overlap: Annotated[
+        int | None, typer.Option(help="Overlap between tiles in px at the target resolution [0]")
+    ] = None,
+    min_tissue: Annotated[float | None, typer.Option(help="Minimum tissue fraction per tile [0.5]")] = None,
+    tissue: Annotated[
+        TissueMethod | None, typer.Option(help="Tissue detection: otsu, threshold or none [otsu]")
+    ] = None,
+    tissue_threshold: Annotated[
+        float | None, typer.Option(help="Signal floor/threshold on 0-255 [20]")
+    ] = None,
+    slide_mpp: Annotated[float | None, typer.Option(help="Override the slide's level-0 um/px")] = None,
+    save_tiles: Annotated[str | None, typer.Option(help="Also write tile images: png or jpg")] = None,
     workers: Annotated[int, typer.Option(help="Slides processed in parallel")] = 1,
 ) -> None:
     """Detect tissue and write tile coordinates (tiles.h5), tissue.geojson, thumbnail.png, manifest.json."""
     cfg = load_tile_config(
-        config, target_mpp=target_mpp, magnification=magnification, tile_size=tile_size,
-        overlap=overlap, min_tissue=min_tissue, tissue=tissue, tissue_threshold=tissue_threshold,
-        slide_mpp=slide_mpp, save_tiles=save_tiles,
+        config,
+        target_mpp=target_mpp,
+        magnification=magnification,
+        tile_size=tile_size,
+        overlap=overlap,
+        min_tissue=min_tissue,
+        tissue=tissue,
+        tissue_threshold=tissue_threshold,
+        slide_mpp=slide_mpp,
+        save_tiles=save_tiles,
     )
     with progress_bar() as progress:
         task = progress.add_task("tiling", total=len(slides))

@@ -11,8 +11,17 @@ from pathlib import Path
 from typing import Any
 
 _PACKAGES = (
-    "pathsearch", "numpy", "openslide-python", "openslide-bin", "tifffile", "opencv-python-headless",
-    "h5py", "torch", "timm", "open-clip-torch", "faiss-cpu",
+    "pathsearch",
+    "numpy",
+    "openslide-python",
+    "openslide-bin",
+    "tifffile",
+    "opencv-python-headless",
+    "h5py",
+    "torch",
+    "timm",
+    "open-clip-torch",
+    "faiss-cpu",
 )
 _FINGERPRINT_BYTES = 1 << 20
 

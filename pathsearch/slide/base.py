@@ -87,9 +87,7 @@ class Slide(abc.ABC):
             )
         return mpp
 
-    def read_region(
-        self, location: tuple[int, int], level: int, size: tuple[int, int]
-    ) -> np.ndarray:
+    def read_region(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> np.ndarray:
         """RGB uint8 (h, w, 3) at `level`, top-left given in level-0 pixels (as OpenSlide)."""
         if not 0 <= level < self.level_count:
             raise SlideError(f"{self.path.name}: level {level} out of range 0..{self.level_count - 1}")

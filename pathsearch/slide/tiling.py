@@ -90,8 +90,10 @@ def tissue_fractions(tissue: TissueMask, coords: np.ndarray, box_level0: int) ->
     x0, y0 = coords[:, 0] / dx, coords[:, 1] / dy
     x1, y1 = (coords[:, 0] + box_level0) / dx, (coords[:, 1] + box_level0) / dy
     area = (
-        _area_below(table, x1, y1) - _area_below(table, x0, y1)
-        - _area_below(table, x1, y0) + _area_below(table, x0, y0)
+        _area_below(table, x1, y1)
+        - _area_below(table, x0, y1)
+        - _area_below(table, x1, y0)
+        + _area_below(table, x0, y0)
     )
     return np.clip(area / ((x1 - x0) * (y1 - y0)), 0.0, 1.0)
 
