@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,24 +64,28 @@ def _read_thumbnail_and_mask(
 def _export_tiles(
     slide: Slide, coords: np.ndarray, geometry: TileGeometry, folder: Path, config: TileConfig
 ) -> None:
-    """Tiles named as QuPath exports them, so one reader handles both."""
+    """Tiles named as QuPath exports them, so one reader handles both.
+
+    Threads overlap decoding and PNG/JPEG encoding: both release the GIL.
+    """
     folder.mkdir()
     ext = config.save_tiles or "png"
     params = [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality] if ext == "jpg" else []
     size = (geometry.read_size, geometry.read_size)
-    for x, y in coords:
-        tile = slide.read_region((int(x), int(y)), geometry.read_level, size)
+
+    def export(xy: np.ndarray) -> None:
+        x, y = int(xy[0]), int(xy[1])
+        tile = slide.read_region((x, y), geometry.read_level, size)
         if geometry.read_size != geometry.patch_size:
             tile = cv2.resize(tile, (geometry.patch_size,) * 2, interpolation=cv2.INTER_AREA)
-        name = TileName(
-            slide.path.stem,
-            int(x),
-            int(y),
-            geometry.patch_size_level0,
-            geometry.patch_size_level0,
-            geometry.downsample,
-        )
-        cv2.imwrite(str(folder / format_tile_name(name, ext)), tile[..., ::-1], params)
+        side = geometry.patch_size_level0
+        name = TileName(slide.path.stem, x, y, side, side, geometry.downsample)
+        if not cv2.imwrite(str(folder / format_tile_name(name, ext)), tile[..., ::-1], params):
+            raise OSError(f"could not write tile {name} into {folder}")
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        for _ in pool.map(export, coords):
+            pass
 
 
 def tile_slide(path: Path | str, config: TileConfig | None = None, out: Path | str = ".") -> TileResult:

@@ -1,0 +1,92 @@
+"""he-texture: deterministic handcrafted H&E descriptors (after Kather et al. 2016), no weights."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from skimage.color import rgb2hed
+from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
+
+TEXTURE_SIDE_PX = 224
+_LBP = ((8, 1.0), (16, 2.0), (24, 3.0))
+_GLCM_DISTANCES = (1, 2, 4)
+_GLCM_ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
+_GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation")
+_GABOR_WAVELENGTHS_PX = (4.0, 8.0, 16.0)
+_GABOR_THETAS = tuple(np.arange(4) * np.pi / 4)
+_STATS_FILE = Path(__file__).with_name("he_texture_stats.json")
+
+
+@cache
+def _gabor_kernels() -> list[np.ndarray]:
+    return [
+        cv2.getGaborKernel((31, 31), sigma=0.56 * lam, theta=theta, lambd=lam, gamma=0.5, psi=0)
+        for lam in _GABOR_WAVELENGTHS_PX
+        for theta in _GABOR_THETAS
+    ]
+
+
+def _colour(rgb: np.ndarray) -> list[float]:
+    hed = rgb2hed(rgb).reshape(-1, 3)
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).reshape(-1, 3).astype(np.float32) / 255.0
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32) / 255.0
+    feats: list[float] = []
+    for channels in (hed, hsv[:, 1:], lab):
+        feats += channels.mean(0).tolist() + channels.std(0).tolist()
+        feats += np.percentile(channels, (10, 50, 90), axis=0).ravel().tolist()
+    hue_hist = np.histogram(hsv[:, 0], bins=12, range=(0, 1), weights=hsv[:, 1])[0]
+    feats += (hue_hist / max(hue_hist.sum(), 1e-6)).tolist()
+    return feats
+
+
+def _lbp(gray: np.ndarray) -> list[float]:
+    feats: list[float] = []
+    for points, radius in _LBP:
+        codes = local_binary_pattern(gray, points, radius, method="uniform")
+        hist = np.bincount(codes.astype(np.int64).ravel(), minlength=points + 2)
+        feats += (hist / hist.sum()).tolist()
+    return feats
+
+
+def _glcm(gray: np.ndarray) -> list[float]:
+    levels = 32
+    quantised = (gray.astype(np.uint16) * levels // 256).astype(np.uint8)
+    glcm = graycomatrix(quantised, _GLCM_DISTANCES, _GLCM_ANGLES, levels=levels, symmetric=True, normed=True)
+    feats: list[float] = []
+    for prop in _GLCM_PROPS:
+        feats += graycoprops(glcm, prop).mean(axis=1).tolist()  # rotation-averaged per distance
+    p = glcm.mean(axis=(2, 3))
+    entropy = -(p[p > 0] * np.log2(p[p > 0])).sum()
+    return [*feats, float(entropy)]
+
+
+def _gabor(gray: np.ndarray) -> list[float]:
+    g = gray.astype(np.float32) / 255.0
+    g -= g.mean()
+    return [float(np.abs(cv2.filter2D(g, cv2.CV_32F, k)).mean()) for k in _gabor_kernels()]
+
+
+def texture_features(rgb: np.ndarray) -> np.ndarray:
+    """Raw (unstandardised) descriptor of one RGB uint8 tile, resized to 224 px."""
+    if rgb.shape[:2] != (TEXTURE_SIDE_PX, TEXTURE_SIDE_PX):
+        rgb = cv2.resize(rgb, (TEXTURE_SIDE_PX, TEXTURE_SIDE_PX), interpolation=cv2.INTER_AREA)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    feats = _colour(rgb) + _lbp(gray) + _glcm(gray) + _gabor(gray)
+    return np.asarray(feats, np.float32)
+
+
+@cache
+def texture_stats() -> tuple[np.ndarray, np.ndarray]:
+    """Fixed per-feature mean/std, so an embedding never depends on the rest of its batch."""
+    stats = json.loads(_STATS_FILE.read_text())
+    return np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
+
+
+def standardise(raw: np.ndarray) -> np.ndarray:
+    mean, std = texture_stats()
+    z = (raw - mean) / std
+    return z / np.maximum(np.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
