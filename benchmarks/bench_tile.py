@@ -40,7 +40,9 @@ def thumbnail_floor(path: Path, mask_mpp: float = 8.0) -> float:
 def read_floor(path: Path, tiles_h5: Path) -> float:
     with h5py.File(tiles_h5) as f:
         coords = f["coords"][:]
-        level, read_size, size = (int(f["coords"].attrs[k]) for k in ("read_level", "read_size", "patch_size"))
+        level, read_size, size = (
+            int(f["coords"].attrs[k]) for k in ("read_level", "read_size", "patch_size")
+        )
     with open_slide(path) as slide:
 
         def run() -> None:
@@ -63,14 +65,18 @@ def bench(path: Path, out: Path, reps: int) -> list[str]:
     with h5py.File(tiles_h5) as h5:
         n_tiles = len(h5["coords"])
     c, f = statistics.median(coords_t), statistics.median(floor_t)
-    rows.append(f"| {path.name} | coords only | {n_tiles} | {n_tiles / c:,.0f} | {c:.2f} | {f:.2f} | {c / f:.2f}x |")
+    rows.append(
+        f"| {path.name} | coords only | {n_tiles} | {n_tiles / c:,.0f} | {c:.2f} | {f:.2f} | {c / f:.2f}x |"
+    )
     export_t, floor_t = [], []
     for _ in range(max(1, reps // 2)):
         floor_t.append(thumbnail_floor(path) + read_floor(path, tiles_h5))
         shutil.rmtree(out, ignore_errors=True)
         export_t.append(_timed(lambda: tile_slide(path, TileConfig(save_tiles="png"), out)))
     e, f = statistics.median(export_t), statistics.median(floor_t)
-    rows.append(f"| {path.name} | --save-tiles png | {n_tiles} | {n_tiles / e:,.0f} | {e:.2f} | {f:.2f} | {e / f:.2f}x |")
+    rows.append(
+        f"| {path.name} | --save-tiles png | {n_tiles} | {n_tiles / e:,.0f} | {e:.2f} | {f:.2f} | {e / f:.2f}x |"
+    )
     return rows
 
 

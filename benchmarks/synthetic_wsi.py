@@ -42,9 +42,16 @@ def write_synthetic_wsi(path: Path, width0: int = 40_000, height0: int = 30_000,
         for ds in (1, 4, 16, 64):
             w, h = width0 // ds, height0 // ds
             tif.write(
-                _tiles(w, h, ds, width0, height0), shape=(h, w, 3), dtype=np.uint8, tile=(_TILE, _TILE),
-                photometric="rgb", compression="jpeg", compressionargs={"level": 85}, metadata=None,
-                resolution=(1e4 / (mpp * ds), 1e4 / (mpp * ds)), resolutionunit="CENTIMETER",
+                _tiles(w, h, ds, width0, height0),
+                shape=(h, w, 3),
+                dtype=np.uint8,
+                tile=(_TILE, _TILE),
+                photometric="rgb",
+                compression="jpeg",
+                compressionargs={"level": 85},
+                metadata=None,
+                resolution=(1e4 / (mpp * ds), 1e4 / (mpp * ds)),
+                resolutionunit="CENTIMETER",
                 subfiletype=0 if ds == 1 else 1,
             )
     tmp.rename(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from pathsearch.cli.embed import embed
 from pathsearch.cli.tile import tile
 
 app = typer.Typer(
@@ -14,6 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(tile)
+app.command()(embed)
 
 
 @app.callback()

@@ -1,0 +1,65 @@
+"""features.h5: embeddings plus where they came from (TRIDENT layout for slide tiles)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from pathsearch.errors import PathsearchError
+from pathsearch.io.atomic import atomic_path
+
+
+@dataclass
+class FeatureSet:
+    features: np.ndarray
+    coords: np.ndarray | None
+    paths: list[str] | None
+    labels: list[str] | None
+    attrs: dict[str, object]
+
+
+def write_features_h5(
+    path: Path,
+    features: np.ndarray,
+    attrs: dict[str, object],
+    coords: np.ndarray | None = None,
+    coords_attrs: dict[str, object] | None = None,
+    paths: list[str] | None = None,
+    labels: list[str] | None = None,
+    half: bool = False,
+) -> None:
+    text = h5py.string_dtype()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("features", data=features.astype(np.float16 if half else np.float32))
+        if coords is not None:
+            ds = f.create_dataset("coords", data=coords.astype(np.int64))
+            for key, value in (coords_attrs or {}).items():
+                ds.attrs[key] = value
+        if paths is not None:
+            f.create_dataset("paths", data=np.array(paths, dtype=object), dtype=text)
+        if labels is not None:
+            f.create_dataset("labels", data=np.array(labels, dtype=object), dtype=text)
+        for key, value in attrs.items():
+            f.attrs[key] = value
+
+
+def read_features_h5(path: Path | str) -> FeatureSet:
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+
+            def strings(key: str) -> list[str] | None:
+                return [s.decode() if isinstance(s, bytes) else s for s in f[key][:]] if key in f else None
+
+            return FeatureSet(
+                features=f["features"][:].astype(np.float32),
+                coords=f["coords"][:] if "coords" in f else None,
+                paths=strings("paths"),
+                labels=strings("labels"),
+                attrs=dict(f.attrs),
+            )
+    except (OSError, KeyError) as exc:
+        raise PathsearchError(f"{path}: not a features.h5 from `pathsearch embed` ({exc})") from exc

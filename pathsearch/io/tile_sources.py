@@ -1,0 +1,128 @@
+"""Every tile input -> one indexable source of RGB tiles: slide tile sets and tile folders."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from pathsearch.errors import PathsearchError
+from pathsearch.io.qupath import TileName, parse_tile_name
+from pathsearch.io.tiles_h5 import read_tiles_h5
+from pathsearch.slide.base import Slide
+from pathsearch.slide.open import open_slide
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+_MASK_SUFFIX = "-labelled"
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise PathsearchError(f"{path}: unreadable image ({exc}); remove or replace it") from exc
+
+
+@dataclass
+class SlideTiles:
+    """Tiles read straight from the slide at the recorded level and size: no PNG round trip."""
+
+    slide_path: Path
+    coords: np.ndarray
+    attrs: dict[str, object]
+    slide_mpp: float | None = None
+    _slide: Slide | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.coords)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if self._slide is None:  # opened lazily: each DataLoader worker gets its own handle
+            self._slide = open_slide(self.slide_path, mpp=self.slide_mpp)
+        level, size, out = (int(self.attrs[k]) for k in ("read_level", "read_size", "patch_size"))
+        x, y = (int(v) for v in self.coords[i])
+        tile = self._slide.read_region((x, y), level, (size, size))
+        return tile if size == out else cv2.resize(tile, (out, out), interpolation=cv2.INTER_AREA)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "_slide": None}
+
+
+@dataclass
+class FolderTiles:
+    paths: list[Path]
+    labels: list[str] | None
+    boxes: list[TileName | None]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return read_rgb(self.paths[i])
+
+
+def _mask_for(image: Path) -> Path | None:
+    for candidate in image.parent.glob(f"{image.stem}{_MASK_SUFFIX}.*"):
+        if candidate.suffix.lower() in IMAGE_EXTS:
+            return candidate
+    return None
+
+
+def _mask_label(mask_path: Path, names: dict[int, str]) -> str:
+    with Image.open(mask_path) as img:
+        values = np.asarray(img)
+    value = Counter(values.ravel().tolist()).most_common(1)[0][0]
+    return names.get(int(value), str(value))
+
+
+def _label_names(folder: Path) -> dict[int, str]:
+    for meta in folder.glob("*-tiles.json"):
+        data = json.loads(meta.read_text())
+        labels = data.get("labels", data) if isinstance(data, dict) else {}
+        if isinstance(labels, dict):
+            return {int(v): str(k) for k, v in labels.items() if str(v).lstrip("-").isdigit()}
+    return {}
+
+
+def folder_tiles(folder: Path) -> FolderTiles:
+    """Class subfolders (folder name = label) or a QuPath export (labels from -labelled masks)."""
+    images = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.stem.endswith(_MASK_SUFFIX)
+    )
+    if not images:
+        raise PathsearchError(f"{folder}: no tile images (png/jpg/tif) found; point at a tile folder")
+    subfolders = {p.parent for p in images} != {folder}
+    labels: list[str] | None = None
+    if subfolders:
+        labels = [p.parent.relative_to(folder).parts[0] for p in images]
+    else:
+        masks = [_mask_for(p) for p in images]
+        if all(masks):
+            names = _label_names(folder)
+            labels = [_mask_label(m, names) for m in masks if m]
+    return FolderTiles(images, labels, [parse_tile_name(p.name) for p in images])
+
+
+def open_tile_source(path: Path | str, slide_mpp: float | None = None) -> SlideTiles | FolderTiles:
+    path = Path(path)
+    if not path.exists():
+        raise PathsearchError(f"{path}: no such file or folder")
+    if (path / "tiles.h5").is_file():
+        tiles = read_tiles_h5(path / "tiles.h5")
+        manifest = json.loads((path / "manifest.json").read_text())
+        slide_path = Path(manifest["inputs"]["slide"]["path"])
+        mpp = slide_mpp or manifest["params"].get("slide_mpp")
+        return SlideTiles(slide_path, tiles.coords, tiles.attrs, mpp)
+    if path.is_dir():
+        return folder_tiles(path)
+    raise PathsearchError(
+        f"{path}: expected a tile set from `pathsearch tile` (with tiles.h5) or a folder of tiles"
+    )
