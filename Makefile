@@ -4,6 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+# Offline machines keep sample data beside the project; elsewhere the demo downloads it (md5-checked).
+PATHSEARCH_DATA_DIR ?= $(firstword $(wildcard ../shared/data))
+export PATHSEARCH_DATA_DIR
+
 .PHONY: test lint demo bench clean
 
 $(STAMP): pyproject.toml
@@ -19,10 +23,11 @@ test: $(STAMP) lint
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(PY) pipelines/slide_few_shot.py --out demo_out
+	$(PY) pipelines/tile_and_embed.py --out demo_out
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_tile.py
+	$(PY) benchmarks/bench_embed.py
 
 clean:
 	rm -rf demo_out .pytest_cache
