@@ -28,7 +28,10 @@ def forward_only(encoder: Encoder, tiles: list[np.ndarray], batch_size: int) -> 
         batch = torch.stack([encoder.preprocess(t) for t in tiles])
         encoder.encode_images(batch)
         return time.perf_counter() - t0
-    batches = [torch.stack([encoder.preprocess(t) for t in tiles[i : i + batch_size]]) for i in range(0, len(tiles), batch_size)]
+    batches = [
+        torch.stack([encoder.preprocess(t) for t in tiles[i : i + batch_size]])
+        for i in range(0, len(tiles), batch_size)
+    ]
     t0 = time.perf_counter()
     for batch in batches:
         encoder.encode_images(batch)
@@ -49,7 +52,9 @@ def main() -> None:
     model, _, _ = open_clip.create_model_and_transforms("ViT-B-16", pretrained=None)
     torch.save({"state_dict": model.state_dict()}, work / "random-vit-b-16.pt")
     encoders = [build_encoder("he-texture"), build_encoder("pathgen-clip", work / "random-vit-b-16.pt")]
-    print(f"torch threads {torch.get_num_threads()}, {len(source)} tiles from {tileset.name}, workers {args.workers}")
+    print(
+        f"torch threads {torch.get_num_threads()}, {len(source)} tiles from {tileset.name}, workers {args.workers}"
+    )
     print("| encoder | tiles | end-to-end tiles/s | forward-only tiles/s | end-to-end / forward |")
     print("|---|---|---|---|---|")
     for encoder in encoders:

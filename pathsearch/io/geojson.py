@@ -41,4 +41,4 @@ def polygon_feature(
 
 
 def write_feature_collection(path: Path | str, features: list[dict[str, Any]]) -> None:
-    write_json(path, {"type": "FeatureCollection", "features": features})
+    write_json(path, {"type": "FeatureCollection", "features": features}, indent=None)

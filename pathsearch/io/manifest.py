@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -26,6 +27,7 @@ _PACKAGES = (
 _FINGERPRINT_BYTES = 1 << 20
 
 
+@functools.cache
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in _PACKAGES:
@@ -59,7 +61,7 @@ def new_manifest(command: str, params: dict[str, Any], inputs: dict[str, Any]) -
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "params": params,
         "inputs": inputs,
-        "versions": package_versions(),
+        "versions": dict(package_versions()),
     }
 
 
