@@ -61,6 +61,18 @@ def _read_thumbnail_and_mask(
     return thumb, thumb_ds, tissue
 
 
+def _write_qc(
+    folder: Path,
+    thumb: np.ndarray,
+    thumb_ds: tuple[float, float],
+    polygons: list[tuple[np.ndarray, list[np.ndarray]]],
+    coords: np.ndarray,
+    geometry: TileGeometry,
+) -> None:
+    qc = draw_tiling_qc(thumb, thumb_ds, polygons, coords, geometry.patch_size_level0)
+    write_png(str(folder / "thumbnail.png"), qc)
+
+
 def _export_tiles(
     slide: Slide, coords: np.ndarray, geometry: TileGeometry, folder: Path, config: TileConfig
 ) -> None:
@@ -130,15 +142,15 @@ def tile_slide(path: Path | str, config: TileConfig | None = None, out: Path | s
             )
         timings["grid_s"] = time.perf_counter() - t0 - timings["thumbnail_and_tissue_s"]
         polygons = tissue_polygons(tissue)
-        with atomic_dir(out_dir) as tmp:
+        with atomic_dir(out_dir) as tmp, ThreadPoolExecutor(max_workers=1) as qc_writer:
+            # The QC picture is drawn and PNG-encoded (GIL released) while the other files are written.
+            qc_done = qc_writer.submit(_write_qc, tmp, thumb, thumb_ds, polygons, coords, geometry)
             write_tiles_h5(tmp / "tiles.h5", coords, fraction, geometry, path.stem, slide.level_dimensions)
             features = [
                 polygon_feature(ext, holes, classification={"name": "Tissue", "color": [0, 170, 0]})
                 for ext, holes in polygons
             ]
             write_feature_collection(tmp / "tissue.geojson", features)
-            qc = draw_tiling_qc(thumb, thumb_ds, polygons, coords, geometry.patch_size_level0)
-            write_png(str(tmp / "thumbnail.png"), qc)
             if config.save_tiles:
                 t_export = time.perf_counter()
                 _export_tiles(slide, coords, geometry, tmp / "tiles", config)
@@ -164,6 +176,7 @@ def tile_slide(path: Path | str, config: TileConfig | None = None, out: Path | s
             manifest["counts"] = {"candidate_tiles": len(candidates), "tiles": len(coords)}
             manifest["timings"] = timings
             manifest["warnings"] = tissue.warnings
+            qc_done.result()
             write_json(tmp / "manifest.json", manifest)
     return TileResult(path, out_dir, "done", len(coords), warnings=tissue.warnings)
 
