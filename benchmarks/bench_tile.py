@@ -13,13 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import h5py
 
 from pathsearch.api.tile import _QC_LONG_SIDE_PX, tile_slide
 from pathsearch.config import TileConfig
 from pathsearch.sample_data import sample_slide
 from pathsearch.slide.open import open_slide
+from pathsearch.slide.tiling import read_tile
 
 sys.path.insert(0, str(Path(__file__).parent))
 from synthetic_wsi import write_synthetic_wsi  # noqa: E402
@@ -47,9 +47,7 @@ def read_floor(path: Path, tiles_h5: Path) -> float:
 
         def run() -> None:
             for x, y in coords:
-                tile = slide.read_region((int(x), int(y)), level, (read_size, read_size))
-                if read_size != size:
-                    cv2.resize(tile, (size, size), interpolation=cv2.INTER_AREA)
+                read_tile(slide, (int(x), int(y)), level, read_size, size)
 
         return _timed(run)
 

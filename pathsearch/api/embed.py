@@ -89,7 +89,8 @@ def embed(
     out = Path(out)
     source = open_tile_source(input_path)
     encoder = build_encoder(model, weights).to(device)
-    params = {"model": model, "batch_size": batch_size, "half": half, **encoder.provenance()}
+    provenance = encoder.provenance()  # hashes the weights file: once per run
+    params = {"model": model, "batch_size": batch_size, "half": half, **provenance}
     inputs = {"input": str(Path(input_path).resolve()), "tiles": len(source)}
     target = out / "features.h5"
     if target.exists() and manifest_matches(out / "manifest.json", params, inputs):
@@ -98,7 +99,8 @@ def embed(
         on_start(len(source))
     t0 = time.perf_counter()
     features = embed_tiles(source, encoder, batch_size, device, workers, on_batch)
-    attrs = {**encoder.provenance(), "source": str(Path(input_path).resolve())}
+    embed_s = time.perf_counter() - t0
+    attrs = {**provenance, "source": inputs["input"]}
     if isinstance(source, SlideTiles):
         write_features_h5(target, features, attrs, coords=source.coords, coords_attrs=source.attrs, half=half)
     else:
@@ -106,9 +108,6 @@ def embed(
             target, features, attrs, paths=[str(p) for p in source.paths], labels=source.labels, half=half
         )
     manifest = new_manifest("embed", params, inputs)
-    manifest["timings"] = {
-        "embed_s": time.perf_counter() - t0,
-        "tiles_per_s": len(source) / (time.perf_counter() - t0),
-    }
+    manifest["timings"] = {"embed_s": embed_s, "tiles_per_s": len(source) / embed_s}
     write_json(out / "manifest.json", manifest)
     return target

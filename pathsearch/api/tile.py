@@ -21,7 +21,13 @@ from pathsearch.io.qupath import TileName, format_tile_name
 from pathsearch.io.tiles_h5 import write_tiles_h5
 from pathsearch.slide.base import Slide
 from pathsearch.slide.open import open_slide
-from pathsearch.slide.tiling import TileGeometry, grid_coords, plan_geometry, tissue_fractions
+from pathsearch.slide.tiling import (
+    TileGeometry,
+    grid_coords,
+    plan_geometry,
+    read_tile,
+    tissue_fractions,
+)
 from pathsearch.slide.tissue import TissueMask, detect_tissue, tissue_polygons
 from pathsearch.viz.thumbnail import draw_tiling_qc, write_png
 
@@ -83,13 +89,10 @@ def _export_tiles(
     folder.mkdir()
     ext = config.save_tiles or "png"
     params = [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality] if ext == "jpg" else []
-    size = (geometry.read_size, geometry.read_size)
 
     def export(xy: np.ndarray) -> None:
         x, y = int(xy[0]), int(xy[1])
-        tile = slide.read_region((x, y), geometry.read_level, size)
-        if geometry.read_size != geometry.patch_size:
-            tile = cv2.resize(tile, (geometry.patch_size,) * 2, interpolation=cv2.INTER_AREA)
+        tile = read_tile(slide, (x, y), geometry.read_level, geometry.read_size, geometry.patch_size)
         side = geometry.patch_size_level0
         name = TileName(slide.path.stem, x, y, side, side, geometry.downsample)
         if not cv2.imwrite(str(folder / format_tile_name(name, ext)), tile[..., ::-1], params):

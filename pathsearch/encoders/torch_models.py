@@ -52,11 +52,7 @@ class OpenClipEncoder(_TorchEncoder):
             logging.disable(logging.NOTSET)
         if weights is not None:
             load_into(model, weights, arch)
-        dim = (
-            int(model.text_projection.shape[1]) if getattr(model, "text_projection", None) is not None else 0
-        )
-        dim = dim or int(model.visual.output_dim)
-        super().__init__(name, model, transform, dim, weights)
+        super().__init__(name, model, transform, int(model.visual.output_dim), weights)
         self.tokenizer = open_clip.get_tokenizer(arch)
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:

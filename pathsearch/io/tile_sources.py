@@ -7,7 +7,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -16,6 +15,7 @@ from pathsearch.io.qupath import TileName, parse_tile_name
 from pathsearch.io.tiles_h5 import read_tiles_h5
 from pathsearch.slide.base import Slide
 from pathsearch.slide.open import open_slide
+from pathsearch.slide.tiling import read_tile
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 _MASK_SUFFIX = "-labelled"
@@ -47,8 +47,7 @@ class SlideTiles:
             self._slide = open_slide(self.slide_path, mpp=self.slide_mpp)
         level, size, out = (int(self.attrs[k]) for k in ("read_level", "read_size", "patch_size"))
         x, y = (int(v) for v in self.coords[i])
-        tile = self._slide.read_region((x, y), level, (size, size))
-        return tile if size == out else cv2.resize(tile, (out, out), interpolation=cv2.INTER_AREA)
+        return read_tile(self._slide, (x, y), level, size, out)
 
     def __getstate__(self) -> dict[str, object]:
         return {**self.__dict__, "_slide": None}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from pathsearch.errors import SlideError
@@ -63,6 +64,16 @@ def plan_geometry(
         read_size=max(1, round(patch_size_level0 / read_ds)),
         read_downsample=read_ds,
     )
+
+
+def read_tile(
+    slide: Slide, xy: tuple[int, int], read_level: int, read_size: int, patch_size: int
+) -> np.ndarray:
+    """One tile as tiles.h5 describes it: read_size px at read_level, resized to patch_size."""
+    tile = slide.read_region(xy, read_level, (read_size, read_size))
+    if read_size == patch_size:
+        return tile
+    return cv2.resize(tile, (patch_size, patch_size), interpolation=cv2.INTER_AREA)
 
 
 def integral_image(mask: np.ndarray) -> np.ndarray:
