@@ -1,7 +1,5 @@
 """Embedding: real loading paths with random-weight checkpoints, the texture encoder, bad input."""
 
-import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -19,6 +17,7 @@ from pathsearch.encoders.registry import build_encoder
 from pathsearch.errors import PathsearchError
 from pathsearch.io.features_h5 import read_features_h5
 from pathsearch.io.tile_sources import open_tile_source
+from tests.cli import assert_one_line_error, run_cli
 from tests.conftest import real_data
 
 
@@ -115,17 +114,12 @@ def test_texture_encoder_on_real_crc_tiles(tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "pathsearch.cli.main", "embed", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_cli("embed", *args)
 
 
 def _assert_clean_failure(proc, needle, out):
     assert proc.returncode == 1, proc.stderr
-    assert "Traceback" not in proc.stderr and needle in proc.stderr
+    assert_one_line_error(proc, needle)
     assert not (out / "features.h5").exists()
 
 

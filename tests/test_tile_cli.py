@@ -1,29 +1,9 @@
 """The CLI as a user meets it: one-line errors, no tracebacks, exit codes."""
 
-import subprocess
-import sys
-
 import h5py
 
+from tests.cli import assert_one_line_error, run_cli
 from tests.conftest import real_data
-
-
-def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "pathsearch.cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def assert_one_line_error(proc, *needles):
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert errors, proc.stderr
-    for needle in needles:
-        assert any(needle in e for e in errors), proc.stderr
 
 
 def test_cli_tiles_and_summarises(svs, tmp_path):

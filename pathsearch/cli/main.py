@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from pathsearch.cli.embed import embed
+from pathsearch.cli.eval import app as eval_app
 from pathsearch.cli.tile import tile
 
 app = typer.Typer(
@@ -16,6 +17,7 @@ app = typer.Typer(
 )
 app.command()(tile)
 app.command()(embed)
+app.add_typer(eval_app, name="eval")
 
 
 @app.callback()

@@ -1,0 +1,159 @@
+"""One folder holds everything a search needs; adding vectors never forces a rebuild."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from pathsearch.bank.index import IndexKind, build_index
+from pathsearch.bank.pca import apply_pca, fit_pca, load_pca, save_pca
+from pathsearch.errors import PathsearchError
+from pathsearch.io.atomic import atomic_dir
+from pathsearch.io.manifest import package_versions
+
+
+class BankConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    index: IndexKind = "flat"
+    pca_dim: int | None = Field(default=None, ge=1)
+    whiten: bool = False
+    nlist: int = Field(default=1024, ge=1)
+    nprobe: int = Field(default=32, ge=1)
+    hnsw_m: int = Field(default=32, ge=4)
+
+
+class ReferenceBank:
+    """Vectors live in the search space (after PCA, L2-normalised); `project` maps raw embeddings there."""
+
+    def __init__(
+        self,
+        config: BankConfig,
+        input_dim: int,
+        pca: faiss.VectorTransform | None,
+        vectors: np.ndarray,
+        ids: list[str],
+        labels: list[str] | None,
+        metadata: list[dict[str, Any]] | None,
+        index: faiss.Index | None = None,
+    ) -> None:
+        self.config = config
+        self.input_dim = input_dim
+        self.pca = pca
+        self.vectors = vectors
+        self.ids = ids
+        self.labels = labels
+        self.metadata = metadata
+        self.index = index or build_index(vectors, config.index, config.nlist, config.hnsw_m, config.nprobe)
+
+    @classmethod
+    def build(
+        cls,
+        embeddings: np.ndarray,
+        ids: list[str],
+        labels: list[str] | None = None,
+        metadata: list[dict[str, Any]] | None = None,
+        config: BankConfig | None = None,
+    ) -> ReferenceBank:
+        config = config or BankConfig()
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if embeddings.ndim != 2 or len(embeddings) == 0:
+            raise PathsearchError("a reference bank needs a non-empty N x D array of embeddings")
+        _check_lengths(len(embeddings), ids, labels, metadata)
+        pca = fit_pca(embeddings, config.pca_dim, config.whiten) if config.pca_dim else None
+        vectors = apply_pca(pca, embeddings)
+        return cls(config, embeddings.shape[1], pca, vectors, list(ids), _opt(labels), _opt(metadata))
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def project(self, embeddings: np.ndarray) -> np.ndarray:
+        embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
+        if embeddings.shape[1] != self.input_dim:
+            raise PathsearchError(
+                f"embedding dimension {embeddings.shape[1]} does not match the bank's {self.input_dim}: "
+                "embed the queries with the same model as the bank"
+            )
+        return apply_pca(self.pca, embeddings)
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Search already-projected vectors; returns (scores, row indices), -1 where fewer than k exist."""
+        return self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), min(k, len(self)))
+
+    def add(
+        self,
+        embeddings: np.ndarray,
+        ids: list[str],
+        labels: list[str] | None = None,
+        metadata: list[dict[str, Any]] | None = None,
+    ) -> None:
+        if (labels is None) != (self.labels is None) or (metadata is None) != (self.metadata is None):
+            raise PathsearchError("added items must carry labels and metadata exactly when the bank does")
+        _check_lengths(len(embeddings), ids, labels, metadata)
+        vectors = self.project(embeddings)
+        self.index.add(vectors)
+        self.vectors = np.concatenate([self.vectors, vectors])
+        self.ids.extend(ids)
+        if self.labels is not None and labels is not None:
+            self.labels.extend(labels)
+        if self.metadata is not None and metadata is not None:
+            self.metadata.extend(metadata)
+
+    def save(self, folder: Path | str) -> Path:
+        folder = Path(folder)
+        with atomic_dir(folder) as tmp:
+            np.save(tmp / "vectors.npy", self.vectors)
+            (tmp / "ids.txt").write_text("".join(f"{i}\n" for i in self.ids))
+            if self.labels is not None:
+                (tmp / "labels.txt").write_text("".join(f"{label}\n" for label in self.labels))
+            if self.metadata is not None:
+                (tmp / "metadata.jsonl").write_text("".join(json.dumps(m) + "\n" for m in self.metadata))
+            if self.pca is not None:
+                save_pca(self.pca, tmp / "pca.faiss")
+            if self.config.index != "flat":
+                faiss.write_index(self.index, str(tmp / "index.faiss"))
+            config = {
+                "bank": self.config.model_dump(),
+                "input_dim": self.input_dim,
+                "dim": self.dim,
+                "count": len(self),
+                "versions": package_versions(),
+            }
+            (tmp / "bank.json").write_text(json.dumps(config, indent=2) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path | str) -> ReferenceBank:
+        folder = Path(folder)
+        if not (folder / "bank.json").is_file():
+            raise PathsearchError(f"{folder} is not a reference bank (no bank.json): build one first")
+        info = json.loads((folder / "bank.json").read_text())
+        config = BankConfig(**info["bank"])
+        pca = load_pca(folder / "pca.faiss") if (folder / "pca.faiss").is_file() else None
+        vectors = np.load(folder / "vectors.npy")
+        ids = (folder / "ids.txt").read_text().splitlines()
+        labels = (folder / "labels.txt").read_text().splitlines() if (folder / "labels.txt").is_file() else None
+        metadata = None
+        if (folder / "metadata.jsonl").is_file():
+            metadata = [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
+        index = faiss.read_index(str(folder / "index.faiss")) if config.index != "flat" else None
+        return cls(config, info["input_dim"], pca, vectors, ids, labels, metadata, index)
+
+
+def _opt(values: list[Any] | None) -> list[Any] | None:
+    return None if values is None else list(values)
+
+
+def _check_lengths(n: int, ids: list[str], labels: list[str] | None, metadata: list[dict] | None) -> None:
+    for name, values in (("ids", ids), ("labels", labels), ("metadata", metadata)):
+        if values is not None and len(values) != n:
+            raise PathsearchError(f"{len(values)} {name} for {n} embeddings: give one per embedding")

@@ -1,0 +1,84 @@
+"""`pathsearch eval retrieval|segmentation`: parsing and printing only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pathsearch.api.retrieval import evaluate_retrieval
+from pathsearch.cli.common import progress_bar, stderr, user_errors
+from pathsearch.errors import PathsearchError
+from pathsearch.io.atomic import write_json
+from pathsearch.sthlm.train import EpochCallback, TrainConfig
+
+app = typer.Typer(help="Evaluate retrieval (plain k-NN vs STHLM vs control) or segmentation masks.", no_args_is_help=True)
+
+
+def parse_samples(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise PathsearchError(f"--samples '{text}' must be comma-separated integers, e.g. 0,1,5,10") from None
+    if not values or min(values) < 0:
+        raise PathsearchError(f"--samples '{text}' needs at least one count, none negative")
+    return values
+
+
+@app.command()
+@user_errors
+def retrieval(
+    dataset: Annotated[Path, typer.Argument(help="Folder with corpus.npy, queries.npy, *_ids.txt and qrels/")],
+    split: Annotated[str, typer.Option(help="qrels split to evaluate (never used for any choice)")] = "test",
+    train_split: Annotated[str, typer.Option(help="qrels split STHLM and the control train on")] = "train",
+    samples: Annotated[str, typer.Option(help="Sample counts N for the sweep; 0 is plain k-NN")] = "0,1,5,10,20,50",
+    pca_dim: Annotated[int | None, typer.Option(min=1, help="Reduce the bank with PCA to this dimension")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for training")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here")] = None,
+) -> None:
+    """Compare plain k-NN, STHLM generative search and a same-size non-generative control."""
+    sweep = parse_samples(samples)
+    with progress_bar() as progress:
+        result = evaluate_retrieval(
+            dataset, split, train_split, sweep, pca_dim, TrainConfig(seed=seed), on_epoch=_epoch_bar(progress)
+        )
+    if json_out is not None:
+        write_json(json_out, result)
+    _print_table(result)
+    if json_out is not None:
+        stderr.print(f"results -> {json_out}")
+
+
+def _epoch_bar(progress: Any) -> Callable[[str], EpochCallback]:
+    def start(name: str) -> EpochCallback:
+        task = progress.add_task(f"training {name}", total=TrainConfig().max_epochs)
+
+        def advance(epoch: int, train_loss: float, val_loss: float) -> None:
+            progress.update(task, completed=epoch + 1, description=f"training {name} (val loss {val_loss:.4f})")
+
+        return advance
+
+    return start
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    table = Table(title=f"retrieval on split '{result['split']}' ({result['queries']} queries)")
+    for column in ("arm", "N", "ndcg@10", "recall@100", "mrr@10", "ms/query", "seen ndcg", "unseen ndcg"):
+        table.add_column(column, justify="right" if column != "arm" else "left")
+    seen, unseen = result["breakdown"]["seen"], result["breakdown"]["unseen"]
+    for arm, n in (("baseline", "0"), ("sthlm", str(result["sthlm"]["N"])), ("control", "-")):
+        row = result[arm]
+        table.add_row(
+            arm, n, *(f"{row[m]:.4f}" for m in ("ndcg@10", "recall@100", "mrr@10")), f"{row['ms_per_query']:.2f}",
+            f"{seen[arm]:.4f}", f"{unseen[arm]:.4f}",
+        )
+    for row in result["sweep"]:
+        table.add_row(
+            "sweep", str(row["N"]), *(f"{row[m]:.4f}" for m in ("ndcg@10", "recall@100", "mrr@10")),
+            f"{row['ms_per_query']:.2f}", "", "",
+        )
+    Console().print(table)

@@ -1,0 +1,97 @@
+"""STHLM generator (flow matching) and its non-generative control, sharing one network and data space."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from pathsearch.sthlm.velocity import NetConfig, VelocityNet
+
+ModelKind = Literal["flow", "control"]
+
+
+class SampleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(default=10, ge=1)
+    guidance: float = 1.0
+    temperature: float = Field(default=0.5, ge=0.0)
+    seed: int = 0
+
+
+class STHLMModel:
+    """Embeddings are unit vectors; the network works on them scaled by sqrt(dim) so each coordinate is O(1).
+
+    With `residual`, the network generates x - c rather than x: relevant items sit near their query.
+    """
+
+    def __init__(self, net: VelocityNet, kind: ModelKind, residual: bool, noise_scale: float) -> None:
+        self.net = net.eval()
+        self.kind = kind
+        self.residual = residual
+        self.noise_scale = noise_scale
+        self.scale = math.sqrt(net.config.dim)
+
+    @property
+    def config(self) -> dict:
+        return {
+            "kind": self.kind,
+            "residual": self.residual,
+            "noise_scale": self.noise_scale,
+            "net": self.net.config.model_dump(),
+        }
+
+    def to_data(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return (x - c if self.residual else x) * self.scale
+
+    def from_data(self, y: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        x = y / self.scale
+        return x + c[:, None, :] if self.residual else x
+
+    @torch.inference_mode()
+    def sample(self, cond: np.ndarray, n: int, config: SampleConfig | None = None) -> np.ndarray:
+        """(Q, D) conditions -> (Q, n, D) unit vectors; one batched Euler solve over queries x samples."""
+        config = config or SampleConfig()
+        c = torch.as_tensor(np.asarray(cond, dtype=np.float32))
+        if self.kind == "control":
+            return self.predict(cond)[:, None, :].repeat(n, axis=1)
+        q, dim = len(c), self.net.config.dim
+        gen = torch.Generator().manual_seed(config.seed)
+        y = torch.randn(q, n, dim, generator=gen) * (self.noise_scale * config.temperature)
+        guided = config.guidance != 1.0
+        if guided:
+            drop = torch.cat([torch.zeros(q, dtype=torch.bool), torch.ones(q, dtype=torch.bool)])
+            cond_feats = self.net.condition(torch.cat([c, c]), drop)
+        else:
+            cond_feats = self.net.condition(c)
+        dt = 1.0 / config.steps
+        for step in range(config.steps):
+            t = torch.full((2 * q if guided else q,), step * dt)
+            if guided:
+                v_cond, v_null = self.net(torch.cat([y, y]), t, cond_feats).chunk(2)
+                v = v_null + config.guidance * (v_cond - v_null)
+            else:
+                v = self.net(y, t, cond_feats)
+            y = y + dt * v
+        return _unit(self.from_data(y, c)).numpy()
+
+    @torch.inference_mode()
+    def predict(self, cond: np.ndarray) -> np.ndarray:
+        """The control's deterministic c -> x map: the same network read at x=0, t=0."""
+        c = torch.as_tensor(np.asarray(cond, dtype=np.float32))
+        y = self.net(torch.zeros(len(c), 1, self.net.config.dim), torch.zeros(len(c)), self.net.condition(c))
+        return _unit(self.from_data(y, c))[:, 0].numpy()
+
+
+def new_model(
+    dim: int, cond_dim: int, kind: ModelKind, residual: bool, noise_scale: float, **net: int
+) -> STHLMModel:
+    return STHLMModel(VelocityNet(NetConfig(dim=dim, cond_dim=cond_dim, **net)), kind, residual, noise_scale)
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)

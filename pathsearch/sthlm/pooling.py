@@ -1,0 +1,94 @@
+"""Pool the k-NN hits of N sampled embeddings per query, blended with the plain query's own scores."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from pathsearch.bank.bank import ReferenceBank
+from pathsearch.bank.pca import l2_normalise
+
+PoolMethod = Literal["vote", "sum", "max", "rrf", "mean"]
+RRF_K = 60
+
+
+class PoolConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: PoolMethod = "max"
+    query_weight: float = Field(default=0.2, ge=0.0, le=1.0)
+    sample_k: int = Field(default=100, ge=1)
+
+
+def pooled_search(
+    bank: ReferenceBank, queries: np.ndarray, samples: np.ndarray | None, k: int, config: PoolConfig | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rank bank rows for each query. queries: (Q, D) and samples: (Q, N, D), both in the bank's space.
+
+    Every sample is searched; the union of all hits and the query's own hits is rescored exactly,
+    so pooled scores never depend on which candidate happened to fall below a sample's cut-off.
+    With no samples (N=0) this is exactly the plain k-NN search.
+    """
+    config = config or PoolConfig()
+    if samples is None or samples.shape[1] == 0:
+        return bank.search(queries, k)
+    q, n, dim = samples.shape
+    hit_scores, hit_rows = bank.search(samples.reshape(q * n, dim), config.sample_k)
+    hit_rows = hit_rows.reshape(q, n, -1)
+    _, query_rows = bank.search(queries, max(k, config.sample_k))
+    k = min(k, len(bank))
+    out_scores = np.empty((q, k), dtype=np.float32)
+    out_rows = np.empty((q, k), dtype=np.int64)
+    for i in range(q):
+        cand = np.unique(np.concatenate([query_rows[i], hit_rows[i].ravel()]))
+        cand = cand[cand >= 0]
+        vecs = bank.vectors[cand]
+        pooled = _pool(config.method, vecs, samples[i], hit_rows[i], cand)
+        fused = config.query_weight * (vecs @ queries[i]) + (1.0 - config.query_weight) * pooled
+        top = np.argsort(-fused, kind="stable")[:k]
+        out_scores[i], out_rows[i] = fused[top], cand[top]
+    return out_scores, out_rows
+
+
+def _pool(method: PoolMethod, vecs: np.ndarray, samples: np.ndarray, hit_rows: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    if method == "mean":
+        return vecs @ l2_normalise(samples.mean(axis=0, keepdims=True))[0]
+    if method in ("sum", "max"):
+        scores = vecs @ samples.T  # (C, N)
+        return scores.mean(axis=1) if method == "sum" else scores.max(axis=1)
+    # Rank-based pools: position of each candidate in each sample's hit list.
+    n, kk = hit_rows.shape
+    pos = np.searchsorted(cand, hit_rows.clip(min=0))
+    # RRF scaled so a first place scores 1, like a vote: comparable with the cosine scores it is blended with.
+    weights = np.ones((n, kk)) if method == "vote" else (RRF_K + 1) / (RRF_K + 1 + np.arange(kk))[None, :].repeat(n, 0)
+    weights = np.where(hit_rows >= 0, weights, 0.0)
+    pooled = np.zeros(len(cand))
+    np.add.at(pooled, pos.ravel(), weights.ravel())
+    return pooled / n
+
+
+def label_votes(
+    bank: ReferenceBank,
+    queries: np.ndarray,
+    samples: np.ndarray | None,
+    classes: list[str],
+    k: int = 3,
+    similarity_weighted: bool = False,
+) -> np.ndarray:
+    """Per-class probabilities from the labels of the k-NN of the query and of each of its N samples."""
+    if bank.labels is None:
+        raise ValueError("label voting needs a bank with labels")
+    q = len(queries)
+    probes = queries[:, None, :] if samples is None else np.concatenate([queries[:, None, :], samples], axis=1)
+    scores, rows = bank.search(probes.reshape(-1, probes.shape[-1]), k)
+    class_of = {c: j for j, c in enumerate(classes)}
+    label_idx = np.array([class_of[label] for label in bank.labels])
+    weights = np.clip(scores, 0.0, None) if similarity_weighted else np.ones_like(scores)
+    weights = np.where(rows >= 0, weights, 0.0)
+    votes = np.zeros((q, len(classes)))
+    query_of = np.repeat(np.arange(q), probes.shape[1] * rows.shape[1])
+    np.add.at(votes, (query_of, label_idx[rows.clip(min=0)].ravel()), weights.ravel())
+    total = votes.sum(axis=1, keepdims=True)
+    return np.divide(votes, total, out=np.full_like(votes, 1.0 / len(classes)), where=total > 0)

@@ -1,0 +1,36 @@
+"""Generative search: sample N probes per query, search each, pool. N=0 is plain k-NN."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pathsearch.bank.bank import ReferenceBank
+from pathsearch.sthlm.model import SampleConfig, STHLMModel
+from pathsearch.sthlm.pooling import PoolConfig, label_votes, pooled_search
+
+
+@dataclass
+class GenerativeSearch:
+    """Works on vectors already in the bank's space (`bank.project`)."""
+
+    bank: ReferenceBank
+    model: STHLMModel | None
+    sampling: SampleConfig = field(default_factory=SampleConfig)
+    pooling: PoolConfig = field(default_factory=PoolConfig)
+
+    def probes(self, queries: np.ndarray, n: int) -> np.ndarray | None:
+        if n == 0 or self.model is None:
+            return None
+        if self.model.kind == "control":
+            return self.model.predict(queries)[:, None, :]  # deterministic: one probe whatever n is
+        return self.model.sample(queries, n, self.sampling)
+
+    def search(self, queries: np.ndarray, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return pooled_search(self.bank, queries, self.probes(queries, n), k, self.pooling)
+
+    def class_probabilities(
+        self, queries: np.ndarray, n: int, classes: list[str], k: int = 3, similarity_weighted: bool = False
+    ) -> np.ndarray:
+        return label_votes(self.bank, queries, self.probes(queries, n), classes, k, similarity_weighted)

@@ -1,0 +1,138 @@
+"""Conditional flow matching (and the control's plain regression) with early stopping on held-out pairs."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from pathsearch.sthlm.model import ModelKind, STHLMModel, new_model
+from pathsearch.sthlm.pairs import Pairs
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    residual: bool = True
+    noise_scale: float = Field(default=1.0, gt=0)
+    cond_dropout: float = Field(default=0.1, ge=0, lt=1)
+    width: int = Field(default=256, ge=8)
+    depth: int = Field(default=2, ge=1)
+    rank: int = Field(default=8, ge=1)
+    hyper_dim: int = Field(default=64, ge=8)
+    lr: float = Field(default=2e-3, gt=0)
+    weight_decay: float = Field(default=1e-4, ge=0)
+    batch_size: int = Field(default=256, ge=1)
+    max_epochs: int = Field(default=300, ge=1)
+    patience: int = Field(default=30, ge=1)
+    val_fraction: float = Field(default=0.1, ge=0, lt=1)
+    val_repeats: int = Field(default=4, ge=1)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    epochs: int
+    best_epoch: int
+    train_loss: list[float]
+    val_loss: list[float]
+    seconds: float
+
+
+EpochCallback = Callable[[int, float, float], None]
+
+
+def train(
+    pairs: Pairs, kind: ModelKind, config: TrainConfig | None = None, on_epoch: EpochCallback | None = None
+) -> tuple[STHLMModel, TrainReport]:
+    """Train a flow (STHLM) or control model; keeps the weights of the best validation epoch."""
+    config = config or TrainConfig()
+    torch.manual_seed(config.seed)
+    start = time.perf_counter()
+    model = new_model(
+        pairs.target.shape[1],
+        pairs.cond.shape[1],
+        kind,
+        config.residual,
+        config.noise_scale,
+        width=config.width,
+        depth=config.depth,
+        rank=config.rank,
+        hyper_dim=config.hyper_dim,
+    )
+    train_set, val_set = pairs.split(config.val_fraction, config.seed)
+    c, x = _tensors(train_set)
+    val = _fixed_draws(model, val_set, config) if len(val_set) else None
+    net = model.net.train()
+    optim = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=config.max_epochs)
+    gen = torch.Generator().manual_seed(config.seed)
+    best, best_epoch, train_hist, val_hist = float("inf"), 0, [], []
+    best_state = copy.deepcopy(net.state_dict())
+    for epoch in range(config.max_epochs):
+        order = torch.randperm(len(c), generator=gen)
+        total = 0.0
+        for rows in order.split(config.batch_size):
+            draws = _draws(model, c[rows], x[rows], config, gen, training=True)
+            loss = _loss(model, *draws)
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            total += loss.item() * len(rows)
+        sched.step()
+        train_hist.append(total / len(c))
+        if val is not None:
+            with torch.no_grad():
+                net.eval()
+                val_hist.append(_loss(model, *val).item())
+                net.train()
+        score = val_hist[-1] if val is not None else train_hist[-1]
+        if score < best:
+            best, best_epoch, best_state = score, epoch, copy.deepcopy(net.state_dict())
+        if on_epoch is not None:
+            on_epoch(epoch, train_hist[-1], score)
+        if epoch - best_epoch >= config.patience:
+            break
+    net.load_state_dict(best_state)
+    net.eval()
+    report = TrainReport(len(train_hist), best_epoch, train_hist, val_hist, time.perf_counter() - start)
+    return model, report
+
+
+Draws = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _draws(
+    model: STHLMModel, c: torch.Tensor, x: torch.Tensor, config: TrainConfig, gen: torch.Generator, training: bool
+) -> Draws:
+    """(condition, dropped, x_t, t, target) for one batch; the target is the velocity, or x for the control."""
+    y1 = model.to_data(x, c)
+    n = len(c)
+    drop = torch.rand(n, generator=gen) < (config.cond_dropout if training else 0.0)
+    if model.kind == "control":
+        return c, torch.zeros(n, dtype=torch.bool), torch.zeros_like(y1), torch.zeros(n), y1
+    y0 = torch.randn(y1.shape, generator=gen) * model.noise_scale
+    t = torch.rand(n, generator=gen)
+    yt = (1 - t[:, None]) * y0 + t[:, None] * y1
+    return c, drop, yt, t, y1 - y0
+
+
+def _loss(model: STHLMModel, c: torch.Tensor, drop: torch.Tensor, yt: torch.Tensor, t: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    pred = model.net(yt[:, None, :], t, model.net.condition(c, drop))[:, 0]
+    return torch.nn.functional.mse_loss(pred, target)
+
+
+def _fixed_draws(model: STHLMModel, val_set: Pairs, config: TrainConfig) -> Draws:
+    """The same noise and times every epoch, so validation loss moves only when the model does."""
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    c, x = _tensors(val_set)
+    c, x = c.repeat(config.val_repeats, 1), x.repeat(config.val_repeats, 1)
+    return _draws(model, c, x, config, gen, training=False)
+
+
+def _tensors(pairs: Pairs) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.as_tensor(pairs.cond, dtype=torch.float32), torch.as_tensor(pairs.target, dtype=torch.float32)
