@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+Factors = tuple[torch.Tensor, torch.Tensor]
+
 
 class HyperLinear(nn.Module):
     """y = x W + b + (x A(h)) B(h), with A, B produced per condition row by a small hypernetwork.
@@ -24,8 +26,16 @@ class HyperLinear(nn.Module):
         nn.init.zeros_(self.hyper_b.bias)
         nn.init.normal_(self.hyper_a.weight, std=hyper_dim**-0.5 * in_features**-0.5)
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """x: (Q, N, in) samples; h: (Q, hyper_dim), one conditioning vector per query."""
+    def factors(self, h: torch.Tensor) -> Factors:
+        """h: (Q, hyper_dim), one conditioning vector per query -> A (Q, in, r), B (Q, r, out)."""
         a = self.hyper_a(h).view(-1, self.in_features, self.rank)
         b = self.hyper_b(h).view(-1, self.rank, self.out_features)
+        return a, b
+
+    def apply(self, x: torch.Tensor, factors: Factors) -> torch.Tensor:
+        """x: (Q, N, in): the N samples of a query share its factors."""
+        a, b = factors
         return self.base(x) + torch.bmm(torch.bmm(x, a), b)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return self.apply(x, self.factors(h))

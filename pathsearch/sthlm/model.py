@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
@@ -12,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pathsearch.sthlm.velocity import NetConfig, VelocityNet
 
 ModelKind = Literal["flow", "control"]
+SMALL_BATCH_ROWS = 512
 
 
 class SampleConfig(BaseModel):
@@ -60,22 +63,31 @@ class STHLMModel:
         if self.kind == "control":
             return self.predict(cond)[:, None, :].repeat(n, axis=1)
         q, dim = len(c), self.net.config.dim
+        with _single_thread_if_small(q * n):
+            return self._euler(c, n, dim, config)
+
+    def _euler(self, c: torch.Tensor, n: int, dim: int, config: SampleConfig) -> np.ndarray:
+        q = len(c)
         gen = torch.Generator().manual_seed(config.seed)
         y = torch.randn(q, n, dim, generator=gen) * (self.noise_scale * config.temperature)
         guided = config.guidance != 1.0
-        if guided:
+        if guided:  # conditioned and null halves run as one batch
             drop = torch.cat([torch.zeros(q, dtype=torch.bool), torch.ones(q, dtype=torch.bool)])
-            cond_feats = self.net.condition(torch.cat([c, c]), drop)
+            cond_h, cond_x = self.net.condition(torch.cat([c, c]), drop)
         else:
-            cond_feats = self.net.condition(c)
+            cond_h, cond_x = self.net.condition(c)
+        # The Euler grid is fixed, so every step's weight factors come from one batched hypernetwork call.
+        b = len(cond_h)
+        times = torch.arange(config.steps, dtype=torch.float32) / config.steps
+        all_factors = self.net.layer_factors(cond_h.repeat(config.steps, 1), times.repeat_interleave(b))
         dt = 1.0 / config.steps
         for step in range(config.steps):
-            t = torch.full((2 * q if guided else q,), step * dt)
+            factors = [(a[step * b : (step + 1) * b], f[step * b : (step + 1) * b]) for a, f in all_factors]
             if guided:
-                v_cond, v_null = self.net(torch.cat([y, y]), t, cond_feats).chunk(2)
+                v_cond, v_null = self.net.velocity(torch.cat([y, y]), cond_x, factors).chunk(2)
                 v = v_null + config.guidance * (v_cond - v_null)
             else:
-                v = self.net(y, t, cond_feats)
+                v = self.net.velocity(y, cond_x, factors)
             y = y + dt * v
         return _unit(self.from_data(y, c)).numpy()
 
@@ -91,6 +103,21 @@ def new_model(
     dim: int, cond_dim: int, kind: ModelKind, residual: bool, noise_scale: float, **net: int
 ) -> STHLMModel:
     return STHLMModel(VelocityNet(NetConfig(dim=dim, cond_dim=cond_dim, **net)), kind, residual, noise_scale)
+
+
+@contextlib.contextmanager
+def _single_thread_if_small(rows: int) -> Iterator[None]:
+    """Waking a second thread costs more than a few dozen rows of work, and on small machines its
+    spinning competes with faiss's own OpenMP threads (single-query latency halved with one thread)."""
+    if rows >= SMALL_BATCH_ROWS:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from pathsearch.sthlm.hyperlinear import HyperLinear
+from pathsearch.sthlm.hyperlinear import Factors, HyperLinear
 
 
 class NetConfig(BaseModel):
@@ -56,11 +56,18 @@ class VelocityNet(nn.Module):
             c = torch.where(drop[:, None], self.null_cond.expand_as(c), c)
         return self.cond_mlp(c), self.cond_proj(c)
 
+    def layer_factors(self, cond_h: torch.Tensor, t: torch.Tensor) -> list[Factors]:
+        """Every layer's low-rank factors for conditions cond_h (B, hyper_dim) at times t (B,)."""
+        h = nn.functional.silu(cond_h + self.time_mlp(t))
+        return [layer.factors(h) for layer in (self.x_in, *self.blocks, self.out)]
+
+    def velocity(self, x: torch.Tensor, cond_x: torch.Tensor, factors: list[Factors]) -> torch.Tensor:
+        z = self.x_in.apply(x, factors[0]) + cond_x[:, None, :]
+        for norm, block, f in zip(self.norms[:-1], self.blocks, factors[1:-1], strict=True):
+            z = z + block.apply(nn.functional.silu(norm(z)), f)
+        return self.out.apply(nn.functional.silu(self.norms[-1](z)), factors[-1])
+
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """x: (Q, N, dim); t: (Q,); cond from `condition`. Returns the velocity, shaped like x."""
         cond_h, cond_x = cond
-        h = nn.functional.silu(cond_h + self.time_mlp(t))
-        z = self.x_in(x, h) + cond_x[:, None, :]
-        for norm, block in zip(self.norms[:-1], self.blocks, strict=True):
-            z = z + block(nn.functional.silu(norm(z)), h)
-        return self.out(nn.functional.silu(self.norms[-1](z)), h)
+        return self.velocity(x, cond_x, self.layer_factors(cond_h, t))
