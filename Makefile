@@ -23,7 +23,7 @@ test: $(STAMP) lint
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(PY) pipelines/tile_and_embed.py --out demo_out
+	$(PY) pipelines/slide_few_shot.py --out demo_out
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_tile.py

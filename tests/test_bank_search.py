@@ -49,7 +49,9 @@ def test_label_votes_count_query_and_sample_neighbours():
     probs = label_votes(bank, query, None, ["x", "y"], k=1)
     np.testing.assert_allclose(probs, [[1.0, 0.0]])
     samples = corpus[[2, 3, 2]][None]  # three samples, all near class y
-    probs = label_votes(bank, query, samples, ["x", "y"], k=1)
+    probs = label_votes(bank, query, samples, ["x", "y"], k=1, query_weight=0.5)
+    np.testing.assert_allclose(probs, [[0.5, 0.5]])  # the query keeps half the say
+    probs = label_votes(bank, query, samples, ["x", "y"], k=1, query_weight=0.25)
     np.testing.assert_allclose(probs, [[0.25, 0.75]])
 
 

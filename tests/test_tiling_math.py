@@ -3,7 +3,7 @@ import pytest
 
 from pathsearch.errors import SlideError
 from pathsearch.slide.mpp import check_mpp, mpp_from_properties, mpp_from_resolution
-from pathsearch.slide.tiling import grid_coords, tissue_fractions
+from pathsearch.slide.tiling import grid_coords, mask_fractions
 from pathsearch.slide.tissue import TissueMask
 
 
@@ -17,10 +17,10 @@ def test_tissue_fraction_is_exact_for_fractional_boxes():
     t = _mask(mask, (1.0, 1.0))
     coords = np.array([[3, 2], [0, 0], [2, 1], [5, 4]])
     # box of 2 px: fully inside, fully outside, 1x1 of 4, fully inside
-    np.testing.assert_allclose(tissue_fractions(t, coords, 2), [1.0, 0.0, 0.25, 1.0])
+    np.testing.assert_allclose(mask_fractions(t.mask, t.downsample, coords, 2), [1.0, 0.0, 0.25, 1.0])
     # fractional positions in mask space: downsample 4 -> 1.5 x 1.5 box offset by 0.25
     t4 = _mask(mask, (4.0, 4.0))
-    frac = tissue_fractions(t4, np.array([[11, 7]]), 6)  # x 2.75..4.25, y 1.75..3.25
+    frac = mask_fractions(t4.mask, t4.downsample, np.array([[11, 7]]), 6)  # x 2.75..4.25, y 1.75..3.25
     expected = ((4.25 - 3.0) * (3.25 - 2.0)) / (1.5 * 1.5)
     np.testing.assert_allclose(frac, [expected])
 
@@ -31,7 +31,7 @@ def test_tissue_fraction_matches_brute_force():
     t = _mask(mask, (1.0, 1.0))
     coords = rng.integers(0, 20, size=(50, 2))
     brute = [mask[y : y + 7, x : x + 7].mean() for x, y in coords]
-    np.testing.assert_allclose(tissue_fractions(t, coords, 7), brute, atol=1e-12)
+    np.testing.assert_allclose(mask_fractions(t.mask, t.downsample, coords, 7), brute, atol=1e-12)
 
 
 def test_grid_is_row_major_whole_tiles_only():

@@ -24,9 +24,9 @@ from pathsearch.slide.open import open_slide
 from pathsearch.slide.tiling import (
     TileGeometry,
     grid_coords,
+    mask_fractions,
     plan_geometry,
     read_tile,
-    tissue_fractions,
 )
 from pathsearch.slide.tissue import TissueMask, detect_tissue, tissue_polygons
 from pathsearch.viz.thumbnail import draw_tiling_qc, write_png
@@ -134,7 +134,7 @@ def tile_slide(path: Path | str, config: TileConfig | None = None, out: Path | s
             )
         w0, h0 = slide.dimensions
         candidates = grid_coords(w0, h0, geometry.patch_size_level0, geometry.step_level0)
-        fraction = tissue_fractions(tissue, candidates, geometry.patch_size_level0)
+        fraction = mask_fractions(tissue.mask, tissue.downsample, candidates, geometry.patch_size_level0)
         keep = fraction >= config.min_tissue
         coords, fraction = candidates[keep], fraction[keep]
         if len(coords) == 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from pathsearch.cli.classify import classify
 from pathsearch.cli.embed import embed
 from pathsearch.cli.eval import app as eval_app
 from pathsearch.cli.tile import tile
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 app.command()(tile)
 app.command()(embed)
+app.command()(classify)
 app.add_typer(eval_app, name="eval")
 
 

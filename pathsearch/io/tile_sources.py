@@ -76,8 +76,12 @@ def _mask_for(image: Path) -> Path | None:
 def _mask_label(mask_path: Path, names: dict[int, str]) -> str:
     with Image.open(mask_path) as img:
         values = np.asarray(img)
-    value = Counter(values.ravel().tolist()).most_common(1)[0][0]
-    return names.get(int(value), str(value))
+    value = int(Counter(values.ravel().tolist()).most_common(1)[0][0])
+    if names and value not in names:
+        raise PathsearchError(
+            f"{mask_path}: label {value} is not named in the export's -tiles.json ({names}); fix the mapping"
+        )
+    return names.get(value, str(value))
 
 
 def _label_names(folder: Path) -> dict[int, str]:

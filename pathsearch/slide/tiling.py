@@ -9,7 +9,6 @@ import numpy as np
 
 from pathsearch.errors import SlideError
 from pathsearch.slide.base import Slide
-from pathsearch.slide.tissue import TissueMask
 
 
 @dataclass(frozen=True)
@@ -94,10 +93,12 @@ def _area_below(table: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return s00 + fx * (s10 - s00) + fy * (s01 - s00) + fx * fy * (s11 - s10 - s01 + s00)
 
 
-def tissue_fractions(tissue: TissueMask, coords: np.ndarray, box_level0: int) -> np.ndarray:
-    """Exact area fraction of each level-0 box covered by the (piecewise-constant) mask."""
-    table = integral_image(tissue.mask)
-    dx, dy = tissue.downsample
+def mask_fractions(
+    mask: np.ndarray, downsample: tuple[float, float], coords: np.ndarray, box_level0: int
+) -> np.ndarray:
+    """Exact area fraction of each level-0 box covered by a (piecewise-constant) mask: tissue or a class."""
+    table = integral_image(mask)
+    dx, dy = downsample
     x0, y0 = coords[:, 0] / dx, coords[:, 1] / dy
     x1, y1 = (coords[:, 0] + box_level0) / dx, (coords[:, 1] + box_level0) / dy
     area = (

@@ -76,19 +76,34 @@ def label_votes(
     classes: list[str],
     k: int = 3,
     similarity_weighted: bool = False,
+    query_weight: float = 0.5,
 ) -> np.ndarray:
-    """Per-class probabilities from the labels of the k-NN of the query and of each of its N samples."""
+    """Per-class probabilities from the labels of the k-NN of the query and of its N samples.
+
+    The query's own votes and the pooled N x k sample votes are each normalised, then blended with
+    `query_weight`, so N=0 is plain k-NN and more samples refine rather than drown the query.
+    """
     if bank.labels is None:
         raise ValueError("label voting needs a bank with labels")
-    q = len(queries)
-    probes = queries[:, None, :] if samples is None else np.concatenate([queries[:, None, :], samples], axis=1)
-    scores, rows = bank.search(probes.reshape(-1, probes.shape[-1]), k)
+    own = _vote_fractions(bank, queries[:, None, :], classes, k, similarity_weighted)
+    if samples is None or samples.shape[1] == 0:
+        return own
+    pooled = _vote_fractions(bank, samples, classes, k, similarity_weighted)
+    return query_weight * own + (1.0 - query_weight) * pooled
+
+
+def _vote_fractions(
+    bank: ReferenceBank, probes: np.ndarray, classes: list[str], k: int, similarity_weighted: bool
+) -> np.ndarray:
+    """probes: (Q, P, D) -> (Q, C) share of the P x k neighbour votes that each class received."""
+    q, p, dim = probes.shape
+    scores, rows = bank.search(probes.reshape(q * p, dim), k)
     class_of = {c: j for j, c in enumerate(classes)}
-    label_idx = np.array([class_of[label] for label in bank.labels])
+    label_idx = np.array([class_of[label] for label in bank.labels or []])
     weights = np.clip(scores, 0.0, None) if similarity_weighted else np.ones_like(scores)
     weights = np.where(rows >= 0, weights, 0.0)
     votes = np.zeros((q, len(classes)))
-    query_of = np.repeat(np.arange(q), probes.shape[1] * rows.shape[1])
+    query_of = np.repeat(np.arange(q), p * rows.shape[1])
     np.add.at(votes, (query_of, label_idx[rows.clip(min=0)].ravel()), weights.ravel())
     total = votes.sum(axis=1, keepdims=True)
     return np.divide(votes, total, out=np.full_like(votes, 1.0 / len(classes)), where=total > 0)

@@ -31,6 +31,13 @@ class GenerativeSearch:
         return pooled_search(self.bank, queries, self.probes(queries, n), k, self.pooling)
 
     def class_probabilities(
-        self, queries: np.ndarray, n: int, classes: list[str], k: int = 3, similarity_weighted: bool = False
+        self,
+        queries: np.ndarray,
+        n: int,
+        classes: list[str],
+        k: int = 3,
+        similarity_weighted: bool = False,
+        query_weight: float = 0.5,
     ) -> np.ndarray:
-        return label_votes(self.bank, queries, self.probes(queries, n), classes, k, similarity_weighted)
+        probes = self.probes(queries, n)
+        return label_votes(self.bank, queries, probes, classes, k, similarity_weighted, query_weight)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
+
+from pathsearch.io.atomic import atomic_path
 
 _CONTOUR_RGB = (0, 170, 0)
 _HOLE_RGB = (230, 120, 0)
@@ -35,6 +39,11 @@ def draw_tiling_qc(
     return canvas
 
 
-def write_png(path: str, rgb: np.ndarray) -> None:
-    if not cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
+def write_png(path: str | Path, rgb: np.ndarray) -> None:
+    """RGB or single-channel label image, written atomically."""
+    image = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(encoded.tobytes())

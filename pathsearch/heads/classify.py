@@ -1,0 +1,67 @@
+"""Few-shot tile classification: a support bank, STHLM trained on support pairs, pooled label votes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from pathsearch.bank.bank import BankConfig, ReferenceBank
+from pathsearch.errors import PathsearchError
+from pathsearch.sthlm.pairs import Pairs, label_pairs, view_pairs
+from pathsearch.sthlm.search import GenerativeSearch
+from pathsearch.sthlm.train import TrainConfig, train
+
+
+class FewShotConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    samples: int = Field(default=10, ge=0, description="STHLM samples per query; 0 = plain k-NN")
+    k: int = Field(default=3, ge=1)
+    pca_dim: int | None = Field(default=None, ge=1)
+    similarity_weighted: bool = True
+    query_weight: float = Field(default=0.5, ge=0, le=1, description="share of the vote kept by the query itself")
+    pairs_per_tile: int = Field(default=8, ge=1)
+    views_per_tile: int = Field(default=4, ge=0)
+    seed: int = 0
+
+
+@dataclass
+class FewShotClassifier:
+    search: GenerativeSearch
+    classes: list[str]
+    config: FewShotConfig
+    train_s: float
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        queries = self.search.bank.project(features)
+        return self.search.class_probabilities(
+            queries, self.config.samples, self.classes, self.config.k, self.config.similarity_weighted, self.config.query_weight
+        )
+
+
+def fit_few_shot(
+    features: np.ndarray,
+    labels: list[str],
+    config: FewShotConfig,
+    view_features: np.ndarray | None = None,
+    view_origin: np.ndarray | None = None,
+) -> FewShotClassifier:
+    """STHLM learns 'what else this class looks like' from same-class pairs and augmented views."""
+    classes = sorted(set(labels))
+    ids = [str(i) for i in range(len(labels))]
+    bank = ReferenceBank.build(features, ids, labels=labels, config=BankConfig(pca_dim=config.pca_dim))
+    start = time.perf_counter()
+    model = None
+    if config.samples > 0:
+        parts = [label_pairs(bank.vectors, labels, config.pairs_per_tile, config.seed)]
+        if view_features is not None and view_origin is not None and len(view_features):
+            parts.append(view_pairs(bank.project(view_features), bank.vectors[view_origin]))
+        pairs = Pairs.concat(parts)
+        if len(pairs) < 2:
+            raise PathsearchError("too few support tiles to train STHLM: give two or more tiles per class")
+        train_config = TrainConfig(max_epochs=200, patience=30, batch_size=64, seed=config.seed)
+        model, _ = train(pairs, "flow", train_config)
+    return FewShotClassifier(GenerativeSearch(bank, model), classes, config, time.perf_counter() - start)
