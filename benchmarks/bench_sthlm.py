@@ -51,18 +51,18 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for kind in ("flat", "ivf", "hnsw"):
         bank = ReferenceBank.build(corpus, [str(i) for i in range(args.bank_size)], config=BankConfig(index=kind))
-        search = GenerativeSearch(bank, model)
-        q = bank.project(queries)
-        per_q = 1000 / args.batch
-        plain = median_s(lambda: search.search(q, 0, 100), args.repeats) * per_q
-        sampling = median_s(lambda: search.probes(q, args.samples), args.repeats) * per_q
-        sthlm = median_s(lambda: search.search(q, args.samples, 100), args.repeats) * per_q
-        one = q[:1]
-        plain_1 = median_s(lambda: search.search(one, 0, 100), 20) * 1000
-        sthlm_1 = median_s(lambda: search.search(one, args.samples, 100), 20) * 1000
-        print(f"| {kind} | {plain:.2f} | {sampling:.2f} | {sthlm:.2f} | {sthlm - plain:.2f} | {plain_1:.2f} | {sthlm_1:.2f} |",
-              flush=True)
+        print(measure(kind, GenerativeSearch(bank, model), bank.project(queries), args.samples, args.repeats), flush=True)
 
+
+def measure(kind: str, search: GenerativeSearch, q: np.ndarray, samples: int, repeats: int) -> str:
+    per_q = 1000 / len(q)
+    plain = median_s(lambda: search.search(q, 0, 100), repeats) * per_q
+    sampling = median_s(lambda: search.probes(q, samples), repeats) * per_q
+    sthlm = median_s(lambda: search.search(q, samples, 100), repeats) * per_q
+    one = q[:1]
+    plain_1 = median_s(lambda: search.search(one, 0, 100), 20) * 1000
+    sthlm_1 = median_s(lambda: search.search(one, samples, 100), 20) * 1000
+    return f"| {kind} | {plain:.2f} | {sampling:.2f} | {sthlm:.2f} | {sthlm - plain:.2f} | {plain_1:.2f} | {sthlm_1:.2f} |"
 
 if __name__ == "__main__":
     main()
