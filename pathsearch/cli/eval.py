@@ -13,6 +13,7 @@ from rich.table import Table
 from pathsearch.api.retrieval import evaluate_retrieval
 from pathsearch.cli.common import progress_bar, stderr, user_errors
 from pathsearch.errors import PathsearchError
+from pathsearch.eval.segmentation import evaluate_segmentation
 from pathsearch.io.atomic import write_json
 from pathsearch.sthlm.train import EpochCallback, TrainConfig
 
@@ -51,6 +52,25 @@ def retrieval(
     _print_table(result)
     if json_out is not None:
         stderr.print(f"results -> {json_out}")
+
+
+@app.command()
+@user_errors
+def segmentation(
+    pred: Annotated[Path, typer.Argument(help="Folder of predicted '*-labelled.png' masks")],
+    gt: Annotated[Path, typer.Argument(help="Folder of ground-truth '*-labelled.png' masks")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here")] = None,
+) -> None:
+    """Dice and IoU per class, per image and averaged; files are matched by stem."""
+    result = evaluate_segmentation(pred, gt)
+    if json_out is not None:
+        write_json(json_out, result)
+    table = Table(title=f"segmentation ({result['images']} images)")
+    for column in ("class", "mean dice", "mean iou"):
+        table.add_column(column)
+    for cls, row in result["mean"].items():
+        table.add_row(cls, f"{row['dice']:.4f}", f"{row['iou']:.4f}")
+    Console().print(table)
 
 
 def _epoch_bar(progress: Any) -> Callable[[str], EpochCallback]:

@@ -7,6 +7,7 @@ import typer
 from pathsearch.cli.classify import classify
 from pathsearch.cli.embed import embed
 from pathsearch.cli.eval import app as eval_app
+from pathsearch.cli.segment import segment
 from pathsearch.cli.tile import tile
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.command()(tile)
 app.command()(embed)
 app.command()(classify)
+app.command()(segment)
 app.add_typer(eval_app, name="eval")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathsearch.slide.open import open_slide
 from pathsearch.slide.tiling import read_tile
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
-_MASK_SUFFIX = "-labelled"
+MASK_SUFFIX = "-labelled"
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -66,8 +67,8 @@ class FolderTiles:
         return read_rgb(self.paths[i])
 
 
-def _mask_for(image: Path) -> Path | None:
-    for candidate in image.parent.glob(f"{image.stem}{_MASK_SUFFIX}.*"):
+def mask_for(image: Path) -> Path | None:
+    for candidate in image.parent.glob(f"{glob.escape(image.stem)}{MASK_SUFFIX}.*"):  # QuPath names hold [..]
         if candidate.suffix.lower() in IMAGE_EXTS:
             return candidate
     return None
@@ -98,7 +99,7 @@ def folder_tiles(folder: Path) -> FolderTiles:
     images = sorted(
         p
         for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.stem.endswith(_MASK_SUFFIX)
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.stem.endswith(MASK_SUFFIX)
     )
     if not images:
         raise PathsearchError(f"{folder}: no tile images (png/jpg/tif) found; point at a tile folder")
@@ -107,7 +108,7 @@ def folder_tiles(folder: Path) -> FolderTiles:
     if subfolders:
         labels = [p.parent.relative_to(folder).parts[0] for p in images]
     else:
-        masks = [_mask_for(p) for p in images]
+        masks = [mask_for(p) for p in images]
         if all(masks):
             names = _label_names(folder)
             labels = [_mask_label(m, names) for m in masks if m]

@@ -1,0 +1,129 @@
+"""`pathsearch segment --few-shot`: QuPath-export support masks -> label masks for every query image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from pathsearch.encoders.registry import build_encoder
+from pathsearch.errors import PathsearchError
+from pathsearch.heads.refine import RefineConfig, predict_refined, pseudo_labels, train_refiner
+from pathsearch.heads.segment import SegmentConfig, class_probabilities, fit_segmenter, support_patches
+from pathsearch.io.atomic import write_json
+from pathsearch.io.geojson import polygon_feature, write_feature_collection
+from pathsearch.io.manifest import new_manifest
+from pathsearch.io.qupath import parse_tile_name
+from pathsearch.io.tile_sources import IMAGE_EXTS, MASK_SUFFIX, mask_for, read_rgb
+from pathsearch.viz.overlay import class_colours, mask_overlay
+from pathsearch.viz.thumbnail import write_png
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    out_dir: Path
+    masks: list[Path]
+
+
+def read_mask(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img if img.mode in ("L", "P", "I", "I;16") else img.convert("L"))
+
+
+def segment(
+    support: Path, query: Path, out: Path, model: str = "he-texture", weights: Path | None = None,
+    config: SegmentConfig | None = None, refine: RefineConfig | None = None,
+) -> SegmentResult:
+    config = config or SegmentConfig()
+    out = Path(out)
+    images, masks = _support(Path(support))
+    values = sorted({int(v) for m in masks for v in np.unique(m)})
+    classes = [str(v) for v in values]
+    encoder = build_encoder(model, weights)
+    patches, labels = support_patches(images, masks, values, config)
+    classifier = fit_segmenter(patches, labels, encoder, config)
+    query_paths = _images(Path(query))
+    query_images = [read_rgb(p) for p in query_paths]
+    probs = [class_probabilities(img, classifier, encoder, config) for img in query_images]
+    if refine is not None:
+        targets = [np.searchsorted(values, m).astype(np.uint8) for m in masks]
+        targets += [pseudo_labels(p, refine.pseudo_label_min_prob) for p in probs]
+        net = train_refiner(images + query_images, targets, len(values), refine)
+        probs = [predict_refined(net, img) for img in query_images]
+    written = []
+    for path, image, prob in zip(query_paths, query_images, probs, strict=True):
+        class_map = prob.argmax(axis=2)
+        label_mask = np.asarray(values, np.uint8)[class_map]
+        target = out / f"{path.stem}{MASK_SUFFIX}.png"
+        write_png(target, label_mask)
+        write_png(out / f"{path.stem}-overlay.png", mask_overlay(image, class_map, classes))
+        _write_polygons(out / f"{path.stem}.geojson", class_map, classes, path.name)
+        written.append(target)
+    manifest = new_manifest(
+        "segment",
+        {"model": model, **config.model_dump(), "refine": refine.model_dump() if refine else None, **encoder.provenance()},
+        {"support": str(Path(support).resolve()), "query": str(Path(query).resolve()), "images": len(written)},
+    )
+    manifest["counts"] = {"support_images": len(images), "support_patches": len(patches), "labels": values}
+    write_json(out / "manifest.json", manifest)
+    return SegmentResult(out, written)
+
+
+def _images(folder: Path) -> list[Path]:
+    if folder.is_file():
+        return [folder]
+    paths = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_EXTS and not p.stem.endswith(MASK_SUFFIX))
+    if not paths:
+        raise PathsearchError(f"{folder}: no images to segment")
+    return paths
+
+
+def _support(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    images, masks = [], []
+    for path in _images(folder):
+        mask_path = mask_for(path)
+        if mask_path is None:
+            continue
+        image, mask = read_rgb(path), read_mask(mask_path)
+        if image.shape[:2] != mask.shape[:2]:
+            raise PathsearchError(
+                f"{path.name} is {image.shape[1]}x{image.shape[0]} px but its mask is {mask.shape[1]}x{mask.shape[0]}; "
+                "export image and labels at the same downsample"
+            )
+        images.append(image)
+        masks.append(mask)
+    if not images:
+        raise PathsearchError(f"{folder}: no image has a '{MASK_SUFFIX}' mask beside it; export labels from QuPath")
+    return images, masks
+
+
+def _write_polygons(path: Path, class_map: np.ndarray, classes: list[str], image_name: str) -> None:
+    """Polygons with holes per class, in level-0 px when the image name carries QuPath's region."""
+    name = parse_tile_name(image_name)
+    scale = (name.downsample or 1.0) if name else 1.0
+    offset = np.array([name.x, name.y]) if name else np.zeros(2)
+    colours = class_colours(classes)
+    features = []
+    for i, cls in enumerate(classes):
+        contours, hierarchy = cv2.findContours((class_map == i).astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+        if hierarchy is None:
+            continue
+        for j, contour in enumerate(contours):
+            if hierarchy[0][j][3] != -1 or len(contour) < 3:
+                continue  # holes are attached to their parent below
+            holes = [contours[h] for h in range(len(contours)) if hierarchy[0][h][3] == j and len(contours[h]) >= 3]
+            features.append(
+                polygon_feature(
+                    _level0(contour, scale, offset),
+                    [_level0(h, scale, offset) for h in holes],
+                    classification={"name": cls, "color": list(colours[cls])},
+                )
+            )
+    write_feature_collection(path, features)
+
+
+def _level0(contour: np.ndarray, scale: float, offset: np.ndarray) -> list[tuple[float, float]]:
+    return [(float(x), float(y)) for x, y in contour.reshape(-1, 2) * scale + offset]

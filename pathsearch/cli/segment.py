@@ -1,0 +1,38 @@
+"""`pathsearch segment --few-shot SUPPORT QUERY -o OUT`: parsing only; the work is pathsearch.api.segment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pathsearch.api.segment import segment as run_segment
+from pathsearch.cli.common import stderr, user_errors
+from pathsearch.heads.classify import FewShotConfig
+from pathsearch.heads.refine import RefineConfig
+from pathsearch.heads.segment import SegmentConfig
+
+
+@user_errors
+def segment(
+    query: Annotated[Path, typer.Argument(help="An image or a folder of images (QuPath export layout or plain)")],
+    few_shot: Annotated[Path, typer.Option("--few-shot", help="QuPath export folder: images with -labelled masks")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder")],
+    model: Annotated[str, typer.Option(help="Encoder for patch embeddings")] = "he-texture",
+    weights: Annotated[Path | None, typer.Option(help="Encoder checkpoint")] = None,
+    patch_px: Annotated[int, typer.Option(min=8, help="Patch side in image px")] = 96,
+    stride_px: Annotated[int, typer.Option(min=1, help="Patch grid step in image px")] = 32,
+    samples: Annotated[int, typer.Option(min=0, help="STHLM samples per patch; 0 = plain k-NN")] = 10,
+    k: Annotated[int, typer.Option(min=1)] = 3,
+    refine: Annotated[bool, typer.Option("--refine", help="Train a U-Net on support + confident votes")] = False,
+    refine_iterations: Annotated[int, typer.Option(min=1)] = 300,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Segment tissue classes from a few labelled images: dense patch votes, optionally refined."""
+    config = SegmentConfig(
+        patch_px=patch_px, stride_px=stride_px, few_shot=FewShotConfig(samples=samples, k=k, views_per_tile=0, seed=seed)
+    )
+    refine_config = RefineConfig(iterations=refine_iterations, seed=seed) if refine else None
+    result = run_segment(few_shot, query, out, model, weights, config, refine_config)
+    stderr.print(f"{len(result.masks)} label masks, overlays and GeoJSON -> {result.out_dir}")
