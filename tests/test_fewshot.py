@@ -1,0 +1,140 @@
+"""Few-shot classify and segment through the CLI, on synthetic tiles with known answers, and real data."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pathsearch.encoders.registry import build_encoder
+from pathsearch.heads.classify import FewShotConfig, fit_few_shot
+from pathsearch.io.tile_sources import folder_tiles
+from tests.cli import assert_one_line_error, run_cli
+from tests.conftest import real_data
+
+COLOURS = {"pink": (230, 120, 170), "purple": (90, 40, 140)}
+
+
+def _tile(rgb: tuple[int, int, int], seed: int, size: int = 96) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(np.array(rgb) + rng.normal(0, 18, (size, size, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def tile_folders(tmp_path):
+    support, query = tmp_path / "support", tmp_path / "query"
+    for name, rgb in COLOURS.items():
+        (support / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(_tile(rgb, i)).save(support / name / f"{name}{i}.png")
+    query.mkdir()
+    for name, rgb in COLOURS.items():
+        for i in range(2):
+            Image.fromarray(_tile(rgb, 10 + i)).save(query / f"q [x={i * 96},y=0,w=96,h=96]-{name}.png")
+    return support, query
+
+
+def test_classify_writes_csv_geojson_and_summary(tile_folders, tmp_path):
+    support, query = tile_folders
+    out = tmp_path / "out"
+    proc = run_cli("classify", query, "--few-shot", support, "-o", out, "--samples", "4")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader((out / "predictions.csv").open()))
+    assert list(rows[0]) == ["path", "x", "y", "w", "h", "label", "prob_pink", "prob_purple"]
+    assert len(rows) == 4
+    for row in rows:
+        assert row["path"].endswith(f"-{row['label']}.png")  # every query tile gets its colour right
+        assert float(row["prob_pink"]) + float(row["prob_purple"]) == pytest.approx(1.0, abs=1e-3)
+        assert (row["y"], row["w"], row["h"]) == ("0", "96", "96")  # the box from the QuPath name
+    geo = json.loads((out / "predictions.geojson").read_text())
+    assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 4
+    feature = geo["features"][0]
+    assert feature["geometry"]["type"] == "Polygon"
+    ring = feature["geometry"]["coordinates"][0]
+    assert ring[0] == ring[-1] and len(ring) == 5
+    props = feature["properties"]
+    assert props["objectType"] == "detection"
+    assert props["classification"]["name"] in COLOURS and len(props["classification"]["color"]) == 3
+    assert set(props["measurements"]) == {"prob_pink", "prob_purple"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["classes"]["pink"]["tiles"] == 2 and summary["tiles"] == 4
+
+
+def test_classify_bad_inputs(tile_folders, tmp_path, svs):
+    support, query = tile_folders
+    out = tmp_path / "out"
+    one_class = tmp_path / "one"
+    (one_class / "pink").mkdir(parents=True)
+    Image.fromarray(_tile(COLOURS["pink"], 0)).save(one_class / "pink" / "a.png")
+    assert_one_line_error(run_cli("classify", query, "--few-shot", one_class, "-o", out), "at least two")
+    tiny = tmp_path / "tiny.geojson"
+    square = [[[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]]]
+    big = [[[1000, 1500], [2500, 1500], [2500, 2500], [1000, 2500], [1000, 1500]]]
+    tiny.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": c}, "properties": {"classification": {"name": n}}}
+        for n, c in (("Tumor", big), ("Stroma", square))
+    ]}))
+    assert_one_line_error(run_cli("classify", svs, "--few-shot", tiny, "-o", out), "support class 'Stroma' has no tiles")
+    export = tmp_path / "export"
+    export.mkdir()
+    Image.fromarray(_tile(COLOURS["pink"], 0)).save(export / "s [x=0,y=0,w=96,h=96].png")
+    Image.fromarray(np.full((96, 96), 7, np.uint8)).save(export / "s [x=0,y=0,w=96,h=96]-labelled.png")
+    (export / "s-tiles.json").write_text(json.dumps({"labels": {"Tumor": 1, "Stroma": 2}}))
+    assert_one_line_error(run_cli("classify", query, "--few-shot", export, "-o", out), "label 7 is not named")
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((2000, 2000, 3), 245, np.uint8)).save(blank)
+    assert_one_line_error(
+        run_cli("classify", blank, "--few-shot", support, "-o", out, "--slide-mpp", "0.5"), "no tissue found"
+    )
+    assert not (out / "predictions.csv").exists()
+
+
+def test_segment_two_textures_and_eval(tmp_path):
+    support, query, out = tmp_path / "support", tmp_path / "query", tmp_path / "out"
+    support.mkdir()
+    query.mkdir()
+    mask = np.zeros((192, 288), np.uint8)
+    mask[:, 144:] = 1
+    for folder, seed in ((support, 0), (query, 1)):
+        image = np.where(mask[..., None] == 1, _tile(COLOURS["purple"], seed, 288)[:192], _tile(COLOURS["pink"], seed, 288)[:192])
+        Image.fromarray(image.astype(np.uint8)).save(folder / "img [x=0,y=0,w=288,h=192].png")
+        Image.fromarray(mask).save(folder / "img [x=0,y=0,w=288,h=192]-labelled.png")
+    proc = run_cli("segment", query, "--few-shot", support, "-o", out, "--patch-px", "64", "--samples", "0")
+    assert proc.returncode == 0, proc.stderr
+    predicted = np.asarray(Image.open(out / "img [x=0,y=0,w=288,h=192]-labelled.png"))
+    assert set(np.unique(predicted)) <= {0, 1}
+    assert (predicted == mask).mean() > 0.9
+    assert (out / "img [x=0,y=0,w=288,h=192]-overlay.png").is_file()
+    geo = json.loads((out / "img [x=0,y=0,w=288,h=192].geojson").read_text())
+    assert {f["properties"]["classification"]["name"] for f in geo["features"]} == {"0", "1"}
+    report = tmp_path / "seg.json"
+    proc = run_cli("eval", "segmentation", out, query, "--json", report)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(report.read_text())
+    assert result["images"] == 1 and result["mean"]["1"]["dice"] > 0.9
+    Image.fromarray(mask[:, :100]).save(query / "img [x=0,y=0,w=288,h=192]-labelled.png")
+    assert_one_line_error(run_cli("eval", "segmentation", out, query), "prediction is 288x192 px, ground truth 100x192")
+    Image.fromarray(mask[:, :100]).save(support / "img [x=0,y=0,w=288,h=192]-labelled.png")
+    assert_one_line_error(run_cli("segment", query, "--few-shot", support, "-o", out), "but its mask is 100x192")
+
+
+def test_crc_two_shot_sthlm_not_worse_than_knn():
+    """Real tiles: 2 support tiles per class, classify the other 2, over 4 random support draws."""
+    folder = real_data("tiles/crc-he")
+    tiles = folder_tiles(folder)
+    encoder = build_encoder("he-texture")
+    feats = np.stack([encoder.preprocess(tiles[i]).numpy() for i in range(len(tiles))])
+    labels = np.array(tiles.labels)
+    accs = {0: [], 10: []}
+    for draw in range(4):
+        rng = np.random.default_rng(draw)
+        support = np.concatenate([rng.choice(np.where(labels == c)[0], 2, replace=False) for c in sorted(set(labels))])
+        query = np.setdiff1d(np.arange(len(labels)), support)
+        for n in accs:
+            clf = fit_few_shot(feats[support], list(labels[support]), FewShotConfig(samples=n, seed=draw, views_per_tile=0))
+            accs[n].append((np.array(clf.classes)[clf.predict_proba(feats[query]).argmax(1)] == labels[query]).mean())
+    assert np.mean(accs[10]) >= np.mean(accs[0]) - 0.02  # measured: STHLM 0.664 vs k-NN 0.641 over 8 draws
+    assert np.mean(accs[0]) > 0.5  # the issue's 0.70 target is not reached with he-texture (see BENCHMARKS.md)
