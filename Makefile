@@ -28,6 +28,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_tile.py
 	$(PY) benchmarks/bench_embed.py
+	$(PY) benchmarks/bench_sthlm.py
 
 clean:
 	rm -rf demo_out .pytest_cache
