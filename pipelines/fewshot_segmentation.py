@@ -1,0 +1,68 @@
+"""Few-shot gland segmentation on a QuPath export: pick support images, segment the rest, score Dice.
+
+Defaults reproduce the GlaS figure in BENCHMARKS.md:
+    python pipelines/fewshot_segmentation.py ../shared/data/segmentation/glas-dev --out seg_out
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from pathsearch.api.segment import segment
+from pathsearch.errors import PathsearchError
+from pathsearch.eval.segmentation import evaluate_segmentation
+from pathsearch.heads.classify import FewShotConfig
+from pathsearch.heads.refine import RefineConfig
+from pathsearch.heads.segment import SegmentConfig
+from pathsearch.io.atomic import write_json
+from pathsearch.io.tile_sources import IMAGE_EXTS, MASK_SUFFIX, mask_for
+
+DEFAULT_SUPPORT = ("glas_testA_25", "glas_testA_30", "glas_testB_3")
+
+
+def split(export: Path, support_stems: tuple[str, ...], work: Path) -> tuple[Path, Path]:
+    """Copy the chosen images (with masks) into support/, the others into query/ with their masks as truth."""
+    support, query = work / "support", work / "query"
+    for folder in (support, query):
+        folder.mkdir(parents=True, exist_ok=True)
+    images = sorted(p for p in export.iterdir() if p.suffix.lower() in IMAGE_EXTS and not p.stem.endswith(MASK_SUFFIX))
+    for image in images:
+        target = support if image.stem.split(" [")[0] in support_stems else query
+        mask = mask_for(image)
+        for path in (image, mask) if mask else (image,):
+            shutil.copy2(path, target / path.name)
+    return support, query
+
+
+def run(export: Path, out: Path, support_stems: tuple[str, ...], samples: int, refine: bool, patch_px: int, stride_px: int) -> None:
+    support, query = split(export, support_stems, out / "split")
+    config = SegmentConfig(patch_px=patch_px, stride_px=stride_px, few_shot=FewShotConfig(samples=samples, views_per_tile=0))
+    result = segment(support, query, out / "masks", config=config, refine=RefineConfig() if refine else None)
+    scores = evaluate_segmentation(result.out_dir, query)
+    write_json(out / "dice.json", scores)
+    for cls, row in scores["mean"].items():
+        print(f"class {cls}: mean Dice {row['dice']:.3f}, IoU {row['iou']:.3f} over {scores['images']} images")
+    print(f"masks and overlays: {result.out_dir}; scores: {out / 'dice.json'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("export", type=Path, help="QuPath export folder: images with -labelled masks")
+    parser.add_argument("--out", type=Path, default=Path("seg_out"))
+    parser.add_argument("--support", nargs="+", default=list(DEFAULT_SUPPORT), help="image stems used as support")
+    parser.add_argument("--samples", type=int, default=0, help="STHLM samples per patch; 0 = plain k-NN")
+    parser.add_argument("--refine", action="store_true")
+    parser.add_argument("--patch-px", type=int, default=96)
+    parser.add_argument("--stride-px", type=int, default=48)
+    args = parser.parse_args()
+    try:
+        run(args.export, args.out, tuple(args.support), args.samples, args.refine, args.patch_px, args.stride_px)
+    except PathsearchError as exc:
+        sys.exit(f"error: {exc}")
+
+
+if __name__ == "__main__":
+    main()
