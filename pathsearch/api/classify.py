@@ -119,7 +119,7 @@ def _support_features(
         return features.features.astype(np.float32), features.labels, None, None
     tiles, labels = load_support(support, slide, tile_config)
     feats = embed_tiles(tiles, encoder, batch_size)
-    if config.views_per_tile == 0 or config.samples == 0:
+    if config.views_per_tile == 0:
         return feats, labels, None, None
     views, origin = augmented_views([tiles[i] for i in range(len(tiles))], config.views_per_tile, config.seed)
     return feats, labels, embed_tiles(views, encoder, batch_size), origin

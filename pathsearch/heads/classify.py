@@ -25,6 +25,7 @@ class FewShotConfig(BaseModel):
     query_weight: float = Field(default=0.5, ge=0, le=1, description="share of the vote kept by the query itself")
     pairs_per_tile: int = Field(default=8, ge=1)
     views_per_tile: int = Field(default=4, ge=0)
+    views_in_bank: bool = Field(default=True, description="augmented support views also vote, labelled as their tile")
     seed: int = 0
 
 
@@ -51,17 +52,25 @@ def fit_few_shot(
 ) -> FewShotClassifier:
     """STHLM learns 'what else this class looks like' from same-class pairs and augmented views."""
     classes = sorted(set(labels))
-    ids = [str(i) for i in range(len(labels))]
-    bank = ReferenceBank.build(features, ids, labels=labels, config=BankConfig(pca_dim=config.pca_dim))
+    has_views = view_features is not None and view_origin is not None and len(view_features) > 0
+    bank_feats, bank_labels = features, list(labels)
+    if has_views and config.views_in_bank:
+        # Few-shot banks are tiny; stain- and orientation-jittered copies widen each class's footprint.
+        bank_feats = np.concatenate([features, view_features])
+        bank_labels += [labels[i] for i in view_origin]
+    ids = [str(i) for i in range(len(bank_labels))]
+    bank = ReferenceBank.build(bank_feats, ids, labels=bank_labels, config=BankConfig(pca_dim=config.pca_dim))
     start = time.perf_counter()
     model = None
     if config.samples > 0:
-        parts = [label_pairs(bank.vectors, labels, config.pairs_per_tile, config.seed)]
-        if view_features is not None and view_origin is not None and len(view_features):
-            parts.append(view_pairs(bank.project(view_features), bank.vectors[view_origin]))
+        # Same-class pairs over everything in the bank, views included: samples should land where voters are.
+        parts = [label_pairs(bank.vectors, bank_labels, config.pairs_per_tile, config.seed)]
+        if has_views:
+            support = bank.project(features)
+            parts.append(view_pairs(bank.project(view_features), support[view_origin]))
         pairs = Pairs.concat(parts)
         if len(pairs) < 2:
             raise PathsearchError("too few support tiles to train STHLM: give two or more tiles per class")
-        train_config = TrainConfig(max_epochs=200, patience=30, batch_size=64, seed=config.seed)
+        train_config = TrainConfig(max_epochs=200, patience=30, batch_size=128, seed=config.seed)
         model, _ = train(pairs, "flow", train_config)
     return FewShotClassifier(GenerativeSearch(bank, model), classes, config, time.perf_counter() - start)
