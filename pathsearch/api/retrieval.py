@@ -54,7 +54,8 @@ def evaluate_retrieval(
     rows = np.array([data.query_row[q] for q in eval_ids], dtype=np.int64)
     seen_docs = {d for docs in train_qrels.values() for d, g in docs.items() if g > 0}
     seen = [q for q in eval_ids if any(g > 0 and d in seen_docs for d, g in eval_qrels[q].items())]
-    unseen = [q for q in eval_ids if q not in set(seen)]
+    seen_set = set(seen)
+    unseen = [q for q in eval_ids if q not in seen_set]
 
     def arm(model: STHLMModel | None, n: int) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
         search = GenerativeSearch(bank, model)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from pathsearch.encoders.registry import build_encoder
 from pathsearch.errors import PathsearchError
@@ -17,7 +16,7 @@ from pathsearch.io.atomic import write_json
 from pathsearch.io.geojson import polygon_feature, write_feature_collection
 from pathsearch.io.manifest import new_manifest
 from pathsearch.io.qupath import parse_tile_name
-from pathsearch.io.tile_sources import IMAGE_EXTS, MASK_SUFFIX, mask_for, read_rgb
+from pathsearch.io.tile_sources import IMAGE_EXTS, MASK_SUFFIX, mask_for, read_mask, read_rgb
 from pathsearch.viz.overlay import class_colours, mask_overlay
 from pathsearch.viz.thumbnail import write_png
 
@@ -26,11 +25,6 @@ from pathsearch.viz.thumbnail import write_png
 class SegmentResult:
     out_dir: Path
     masks: list[Path]
-
-
-def read_mask(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img if img.mode in ("L", "P", "I", "I;16") else img.convert("L"))
 
 
 def segment(

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from pathsearch.errors import PathsearchError
-from pathsearch.io.tile_sources import IMAGE_EXTS, MASK_SUFFIX
+from pathsearch.io.tile_sources import IMAGE_EXTS, MASK_SUFFIX, read_mask
 
 
 def _masks(folder: Path) -> dict[str, Path]:
@@ -23,11 +22,6 @@ def _masks(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _load(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img if img.mode in ("L", "P", "I", "I;16") else img.convert("L"))
-
-
 def evaluate_segmentation(pred_dir: Path, gt_dir: Path) -> dict[str, Any]:
     pred, gt = _masks(Path(pred_dir)), _masks(Path(gt_dir))
     missing = sorted(set(pred) - set(gt))
@@ -35,7 +29,7 @@ def evaluate_segmentation(pred_dir: Path, gt_dir: Path) -> dict[str, Any]:
         raise PathsearchError(f"no ground truth for {len(missing)} prediction(s), e.g. '{missing[0]}': match file stems")
     per_image: dict[str, dict[str, dict[str, float]]] = {}
     for stem in sorted(pred):
-        p, g = _load(pred[stem]), _load(gt[stem])
+        p, g = read_mask(pred[stem]), read_mask(gt[stem])
         if p.shape != g.shape:
             raise PathsearchError(f"'{stem}': prediction is {p.shape[1]}x{p.shape[0]} px, ground truth {g.shape[1]}x{g.shape[0]}")
         scores = {}

@@ -30,6 +30,15 @@ def read_rgb(path: Path) -> np.ndarray:
         raise PathsearchError(f"{path}: unreadable image ({exc}); remove or replace it") from exc
 
 
+def read_mask(path: Path) -> np.ndarray:
+    """A label image as its raw values (QuPath writes 8-bit or palette PNGs; RGB is read as grey)."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img if img.mode in ("L", "P", "I", "I;16") else img.convert("L"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise PathsearchError(f"{path}: unreadable mask ({exc}); remove or replace it") from exc
+
+
 @dataclass
 class SlideTiles:
     """Tiles read straight from the slide at the recorded level and size: no PNG round trip."""
@@ -75,8 +84,7 @@ def mask_for(image: Path) -> Path | None:
 
 
 def _mask_label(mask_path: Path, names: dict[int, str]) -> str:
-    with Image.open(mask_path) as img:
-        values = np.asarray(img)
+    values = read_mask(mask_path)
     value = int(Counter(values.ravel().tolist()).most_common(1)[0][0])
     if names and value not in names:
         raise PathsearchError(
