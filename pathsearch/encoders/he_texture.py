@@ -17,7 +17,7 @@ class HETextureEncoder(Encoder):
 
     @property
     def transform_description(self) -> str:
-        return "resize 224 (INTER_AREA); HED/HSV/Lab stats, LBP, GLCM, Gabor; fixed z-score"
+        return "resize 224 (INTER_AREA); HED/HSV/Lab stats, LBP (gray, eosin), GLCM, rotation-invariant Gabor, nuclei; fixed z-score"
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(standardise(texture_features(rgb)))

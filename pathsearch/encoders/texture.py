@@ -18,6 +18,12 @@ _GLCM_ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
 _GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation")
 _GABOR_WAVELENGTHS_PX = (4.0, 8.0, 16.0)
 _GABOR_THETAS = tuple(np.arange(4) * np.pi / 4)
+# rgb2hed optical densities that saturate the 8-bit stain images; dense nuclei sit near the top.
+_MAX_OD_HEMATOXYLIN = 0.15
+_MAX_OD_EOSIN = 0.10
+_MIN_NUCLEUS_LEVEL = 60  # on the 8-bit haematoxylin image: Otsu never goes below this on stroma-only tiles
+_MIN_NUCLEUS_PX = 4  # at 0.5 um/px, 1 um^2: smaller blobs are noise
+_EMPTY_GRAY_LEVEL = 215
 _STATS_FILE = Path(__file__).with_name("he_texture_stats.json")
 
 
@@ -30,8 +36,8 @@ def _gabor_kernels() -> list[np.ndarray]:
     ]
 
 
-def _colour(rgb: np.ndarray) -> list[float]:
-    hed = rgb2hed(rgb).reshape(-1, 3)
+def _colour(rgb: np.ndarray, hed: np.ndarray) -> list[float]:
+    hed = hed.reshape(-1, 3)
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).reshape(-1, 3).astype(np.float32) / 255.0
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32) / 255.0
     feats: list[float] = []
@@ -43,13 +49,33 @@ def _colour(rgb: np.ndarray) -> list[float]:
     return feats
 
 
-def _lbp(gray: np.ndarray) -> list[float]:
+def _lbp(channel: np.ndarray) -> list[float]:
+    """Rotation-invariant uniform LBP histograms; square roots so cosine compares them as Hellinger."""
     feats: list[float] = []
     for points, radius in _LBP:
-        codes = local_binary_pattern(gray, points, radius, method="uniform")
+        codes = local_binary_pattern(channel, points, radius, method="uniform")
         hist = np.bincount(codes.astype(np.int64).ravel(), minlength=points + 2)
-        feats += (hist / hist.sum()).tolist()
+        feats += np.sqrt(hist / hist.sum()).tolist()
     return feats
+
+
+def _nuclei(hematoxylin_u8: np.ndarray, gray: np.ndarray) -> list[float]:
+    """Nuclear density and size from the haematoxylin channel, plus the empty (lumen, fat) fraction."""
+    otsu, _ = cv2.threshold(hematoxylin_u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    nuclei = (hematoxylin_u8 > max(otsu, _MIN_NUCLEUS_LEVEL)).astype(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(nuclei)
+    areas_px = stats[1:, cv2.CC_STAT_AREA].astype(np.float32)
+    areas_px = areas_px[areas_px >= _MIN_NUCLEUS_PX]
+    if not len(areas_px):
+        areas_px = np.zeros(1, np.float32)
+    return [
+        float(nuclei.mean()),
+        float(np.log1p(len(areas_px))),
+        float(np.log1p(np.median(areas_px))),
+        float(np.log1p(areas_px.mean())),
+        float(np.log1p(np.percentile(areas_px, 90))),
+        float((gray > _EMPTY_GRAY_LEVEL).mean()),
+    ]
 
 
 def _glcm(gray: np.ndarray) -> list[float]:
@@ -65,9 +91,18 @@ def _glcm(gray: np.ndarray) -> list[float]:
 
 
 def _gabor(gray: np.ndarray) -> list[float]:
+    """Per wavelength: energy averaged over orientations and its anisotropy, since tissue has no 'up'."""
     g = gray.astype(np.float32) / 255.0
     g -= g.mean()
-    return [float(np.abs(cv2.filter2D(g, cv2.CV_32F, k)).mean()) for k in _gabor_kernels()]
+    energy = np.array([np.abs(cv2.filter2D(g, cv2.CV_32F, k)).mean() for k in _gabor_kernels()])
+    energy = energy.reshape(len(_GABOR_WAVELENGTHS_PX), len(_GABOR_THETAS))
+    mean = energy.mean(axis=1)
+    anisotropy = (energy.max(axis=1) - energy.min(axis=1)) / np.maximum(mean, 1e-9)
+    return np.stack([mean, anisotropy], axis=1).ravel().tolist()
+
+
+def _stain_u8(stain_od: np.ndarray, max_od: float) -> np.ndarray:
+    return (np.clip(stain_od / max_od, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 def texture_features(rgb: np.ndarray) -> np.ndarray:
@@ -75,7 +110,10 @@ def texture_features(rgb: np.ndarray) -> np.ndarray:
     if rgb.shape[:2] != (TEXTURE_SIDE_PX, TEXTURE_SIDE_PX):
         rgb = cv2.resize(rgb, (TEXTURE_SIDE_PX, TEXTURE_SIDE_PX), interpolation=cv2.INTER_AREA)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    feats = _colour(rgb) + _lbp(gray) + _glcm(gray) + _gabor(gray)
+    hed = rgb2hed(rgb)
+    hematoxylin = _stain_u8(hed[..., 0], _MAX_OD_HEMATOXYLIN)
+    eosin = _stain_u8(hed[..., 1], _MAX_OD_EOSIN)
+    feats = _colour(rgb, hed) + _lbp(gray) + _lbp(eosin) + _glcm(gray) + _gabor(gray) + _nuclei(hematoxylin, gray)
     return np.asarray(feats, np.float32)
 
 

@@ -1,0 +1,57 @@
+"""Few-shot tile classification over random support draws: plain k-NN against STHLM on the same draws.
+
+Defaults reproduce the CRC figure in BENCHMARKS.md:
+    python pipelines/fewshot_draws.py ../shared/data/tiles/crc-he
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from pathsearch.encoders.registry import build_encoder
+from pathsearch.heads.augment import augmented_views
+from pathsearch.heads.classify import FewShotConfig, fit_few_shot
+from pathsearch.io.tile_sources import folder_tiles
+
+
+def draw_accuracies(folder: Path, shots: int, draws: int, samples: tuple[int, ...], model: str = "he-texture") -> dict[int, list[float]]:
+    """Per draw: `shots` support tiles per class, the rest queried; one accuracy per sample count."""
+    tiles = folder_tiles(folder)
+    encoder = build_encoder(model)
+    images = [tiles[i] for i in range(len(tiles))]
+    feats = np.stack([encoder.preprocess(t).numpy() for t in images])
+    labels = np.array(tiles.labels)
+    config = FewShotConfig()
+    accs: dict[int, list[float]] = {n: [] for n in samples}
+    for draw in range(draws):
+        rng = np.random.default_rng(draw)
+        support = np.concatenate([rng.choice(np.where(labels == c)[0], shots, replace=False) for c in sorted(set(labels))])
+        query = np.setdiff1d(np.arange(len(labels)), support)
+        views, origin = augmented_views([images[i] for i in support], config.views_per_tile, draw)
+        view_feats = np.stack([encoder.preprocess(v).numpy() for v in views])
+        for n in samples:
+            draw_config = config.model_copy(update={"samples": n, "seed": draw})
+            clf = fit_few_shot(feats[support], list(labels[support]), draw_config, view_feats, origin)
+            predicted = np.array(clf.classes)[clf.predict_proba(feats[query]).argmax(1)]
+            accs[n].append(float((predicted == labels[query]).mean()))
+    return accs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("folder", type=Path, help="class-subfolder tile folder")
+    parser.add_argument("--shots", type=int, default=2)
+    parser.add_argument("--draws", type=int, default=8)
+    parser.add_argument("--samples", type=int, nargs="+", default=[0, FewShotConfig().samples])
+    parser.add_argument("--model", default="he-texture")
+    args = parser.parse_args()
+    accs = draw_accuracies(args.folder, args.shots, args.draws, tuple(args.samples), args.model)
+    for n, values in accs.items():
+        print(f"N={n}: mean {np.mean(values):.3f} per draw {' '.join(f'{v:.3f}' for v in values)}")
+
+
+if __name__ == "__main__":
+    main()
