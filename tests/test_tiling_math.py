@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -5,6 +6,7 @@ from pathsearch.errors import SlideError
 from pathsearch.slide.mpp import check_mpp, mpp_from_properties, mpp_from_resolution
 from pathsearch.slide.tiling import grid_coords, mask_fractions
 from pathsearch.slide.tissue import TissueMask
+from pathsearch.viz.thumbnail import _TILE_RGB, draw_tiling_qc
 
 
 def _mask(m, ds=(16.0, 16.0)):
@@ -50,3 +52,21 @@ def test_mpp_sources_and_plausibility():
     assert mpp_from_properties({"tiff.XResolution": "72", "tiff.ResolutionUnit": "none"}) is None
     with pytest.raises(SlideError, match="--slide-mpp"):
         check_mpp(352.78, "metadata")
+
+
+@pytest.mark.parametrize("step_level0", [448, 300, 600])
+def test_qc_boxes_drawn_in_one_call_match_per_box_drawing(step_level0: int) -> None:
+    """The QC picture draws thousands of tiles at once; it must show exactly what per-box drawing shows."""
+    rng = np.random.default_rng(0)
+    thumb = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    grid = [(x, y) for y in range(0, 9000, step_level0) for x in range(0, 12000, step_level0)]
+    coords = np.array([xy for i, xy in enumerate(grid) if i % 7])
+    downsample = (29.3, 31.7)
+    boxes = np.column_stack([coords / downsample, (coords + 448) / downsample]).astype(np.int32)
+    fill = thumb.copy()
+    for x0, y0, x1, y1 in boxes:
+        cv2.rectangle(fill, (x0, y0), (x1, y1), _TILE_RGB, thickness=-1)
+    expected = cv2.addWeighted(thumb, 0.8, fill, 0.2, 0)
+    for x0, y0, x1, y1 in boxes:
+        cv2.rectangle(expected, (x0, y0), (x1, y1), _TILE_RGB, thickness=1)
+    np.testing.assert_array_equal(draw_tiling_qc(thumb, downsample, [], coords, 448, step_level0), expected)

@@ -77,9 +77,7 @@ def read_tile(
 
 def integral_image(mask: np.ndarray) -> np.ndarray:
     """Summed-area table with a zero first row and column."""
-    table = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), np.float64)
-    table[1:, 1:] = np.cumsum(np.cumsum(mask, axis=0, dtype=np.float64), axis=1)
-    return table
+    return cv2.integral(mask.astype(np.uint8), sdepth=cv2.CV_64F)
 
 
 def _area_below(table: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

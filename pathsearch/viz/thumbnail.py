@@ -20,17 +20,22 @@ def draw_tiling_qc(
     polygons: list[tuple[np.ndarray, list[np.ndarray]]],
     coords: np.ndarray,
     box_level0: int,
+    step_level0: int,
 ) -> np.ndarray:
     """Contours in green (holes in orange), kept tiles as blue boxes over a lightly tinted fill."""
     scale = np.array(downsample, np.float64)
     boxes = np.column_stack([coords / scale, (coords + box_level0) / scale]).astype(np.int32)
+    # One call for thousands of boxes; fillPoly's even-odd rule is exact only while tiles do not overlap.
+    quads = list(boxes[:, [0, 1, 2, 1, 2, 3, 0, 3]].reshape(-1, 4, 2))
     fill = thumb.copy()
-    for x0, y0, x1, y1 in boxes:
-        cv2.rectangle(fill, (x0, y0), (x1, y1), _TILE_RGB, thickness=-1)
+    if step_level0 >= box_level0:
+        cv2.fillPoly(fill, quads, _TILE_RGB)
+    else:
+        for x0, y0, x1, y1 in boxes:
+            cv2.rectangle(fill, (x0, y0), (x1, y1), _TILE_RGB, thickness=-1)
     canvas = cv2.addWeighted(thumb, 0.8, fill, 0.2, 0)
     if box_level0 / scale[0] >= 4:
-        for x0, y0, x1, y1 in boxes:
-            cv2.rectangle(canvas, (x0, y0), (x1, y1), _TILE_RGB, thickness=1)
+        cv2.polylines(canvas, quads, isClosed=True, color=_TILE_RGB, thickness=1)
     for exterior, holes in polygons:
         rings = [(exterior, _CONTOUR_RGB), *((h, _HOLE_RGB) for h in holes)]
         for ring, colour in rings:
