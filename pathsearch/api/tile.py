@@ -31,8 +31,9 @@ from pathsearch.slide.tiling import (
 from pathsearch.slide.tissue import TissueMask, detect_tissue, tissue_polygons
 from pathsearch.viz.thumbnail import draw_tiling_qc, write_png
 
-# The QC thumbnail's long side; the tissue mask is derived from the same read when it is finer.
-_QC_LONG_SIDE_PX = 1536
+# The QC thumbnail's minimum long side. It is read at the tissue mask's ~8 um/px when that is finer
+# (large slides), so one read serves both and the mask needs no resize.
+_QC_LONG_SIDE_PX = 1024
 
 
 @dataclass
