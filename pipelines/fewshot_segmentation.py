@@ -14,7 +14,6 @@ from pathlib import Path
 from pathsearch.api.segment import segment
 from pathsearch.errors import PathsearchError
 from pathsearch.eval.segmentation import evaluate_segmentation
-from pathsearch.heads.classify import FewShotConfig
 from pathsearch.heads.refine import RefineConfig
 from pathsearch.heads.segment import SegmentConfig
 from pathsearch.io.atomic import write_json
@@ -39,7 +38,8 @@ def split(export: Path, support_stems: tuple[str, ...], work: Path) -> tuple[Pat
 
 def run(export: Path, out: Path, support_stems: tuple[str, ...], samples: int, refine: bool, patch_px: int, stride_px: int) -> None:
     support, query = split(export, support_stems, out / "split")
-    config = SegmentConfig(patch_px=patch_px, stride_px=stride_px, few_shot=FewShotConfig(samples=samples, views_per_tile=0))
+    few_shot = SegmentConfig().few_shot.model_copy(update={"samples": samples})
+    config = SegmentConfig(patch_px=patch_px, stride_px=stride_px, few_shot=few_shot)
     result = segment(support, query, out / "masks", config=config, refine=RefineConfig() if refine else None)
     scores = evaluate_segmentation(result.out_dir, query)
     write_json(out / "dice.json", scores)

@@ -25,7 +25,7 @@ def classify(
     weights: Annotated[Path | None, typer.Option(help="Encoder checkpoint")] = None,
     support_slide: Annotated[Path | None, typer.Option(help="Slide the GeoJSON support is drawn on [the query slide]")] = None,
     samples: Annotated[int, typer.Option(min=0, help="STHLM samples per query; 0 = plain k-NN")] = 10,
-    k: Annotated[int, typer.Option(min=1, help="Neighbours per probe")] = 3,
+    k: Annotated[int, typer.Option(min=1, help="Neighbours per probe (support views count as neighbours)")] = 1,
     pca_dim: Annotated[int | None, typer.Option(min=1, help="PCA dimension of the support bank")] = None,
     similarity_weighted: Annotated[bool, typer.Option(help="Weight votes by cosine similarity")] = True,
     config: Annotated[Path | None, typer.Option(help="Tiling preset YAML for slide queries")] = None,

@@ -17,7 +17,7 @@ class SegmentConfig(BaseModel):
     patch_px: int = Field(default=96, ge=8, description="patch side in image px")
     stride_px: int = Field(default=32, ge=1, description="grid step in image px")
     min_label_fraction: float = Field(default=0.6, gt=0, le=1, description="support patch purity")
-    few_shot: FewShotConfig = Field(default_factory=lambda: FewShotConfig(views_per_tile=0))
+    few_shot: FewShotConfig = Field(default_factory=lambda: FewShotConfig(k=3, views_per_tile=0))
 
 
 def patch_grid(height: int, width: int, patch_px: int, stride_px: int) -> np.ndarray:

@@ -61,7 +61,7 @@ class STHLMModel:
         config = config or SampleConfig()
         c = torch.as_tensor(np.asarray(cond, dtype=np.float32))
         if self.kind == "control":
-            return self.predict(cond)[:, None, :].repeat(n, axis=1)
+            raise ValueError("the control is deterministic and has nothing to sample; call predict")
         q, dim = len(c), self.net.config.dim
         with _single_thread_if_small(q * n):
             return self._euler(c, n, dim, config)
