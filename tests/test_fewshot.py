@@ -90,16 +90,22 @@ def test_classify_bad_inputs(tile_folders, tmp_path, svs):
     assert not (out / "predictions.csv").exists()
 
 
-def test_segment_two_textures_and_eval(tmp_path):
-    support, query, out = tmp_path / "support", tmp_path / "query", tmp_path / "out"
-    support.mkdir()
-    query.mkdir()
+def _two_texture_exports(tmp_path):
+    """Support and query QuPath exports: pink left half (label 0), purple right half (label 1)."""
+    support, query = tmp_path / "support", tmp_path / "query"
     mask = np.zeros((192, 288), np.uint8)
     mask[:, 144:] = 1
     for folder, seed in ((support, 0), (query, 1)):
+        folder.mkdir()
         image = np.where(mask[..., None] == 1, _tile(COLOURS["purple"], seed, 288)[:192], _tile(COLOURS["pink"], seed, 288)[:192])
         Image.fromarray(image.astype(np.uint8)).save(folder / "img [x=0,y=0,w=288,h=192].png")
         Image.fromarray(mask).save(folder / "img [x=0,y=0,w=288,h=192]-labelled.png")
+    return support, query, mask
+
+
+def test_segment_two_textures_and_eval(tmp_path):
+    support, query, mask = _two_texture_exports(tmp_path)
+    out = tmp_path / "out"
     proc = run_cli("segment", query, "--few-shot", support, "-o", out, "--patch-px", "64", "--samples", "0")
     assert proc.returncode == 0, proc.stderr
     predicted = np.asarray(Image.open(out / "img [x=0,y=0,w=288,h=192]-labelled.png"))
@@ -117,6 +123,18 @@ def test_segment_two_textures_and_eval(tmp_path):
     assert_one_line_error(run_cli("eval", "segmentation", out, query), "prediction is 288x192 px, ground truth 100x192")
     Image.fromarray(mask[:, :100]).save(support / "img [x=0,y=0,w=288,h=192]-labelled.png")
     assert_one_line_error(run_cli("segment", query, "--few-shot", support, "-o", out), "but its mask is 100x192")
+
+
+def test_segment_refine_trains_unet_and_keeps_labels(tmp_path):
+    support, query, mask = _two_texture_exports(tmp_path)
+    out = tmp_path / "out"
+    args = ("--patch-px", "64", "--samples", "0", "--refine", "--refine-iterations", "20")
+    proc = run_cli("segment", query, "--few-shot", support, "-o", out, *args)
+    assert proc.returncode == 0, proc.stderr
+    predicted = np.asarray(Image.open(out / "img [x=0,y=0,w=288,h=192]-labelled.png"))
+    assert (predicted == mask).mean() > 0.9
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["params"]["refine"]["iterations"] == 20
 
 
 def test_crc_two_shot_default_config():

@@ -46,7 +46,8 @@ def segment(
         targets = [np.searchsorted(values, m).astype(np.uint8) for m in masks]
         targets += [pseudo_labels(p, refine.pseudo_label_min_prob) for p in probs]
         net = train_refiner(images + query_images, targets, len(values), refine)
-        probs = [predict_refined(net, img) for img in query_images]
+        # The U-Net sharpens boundaries, the votes carry what the support showed: average the two.
+        probs = [(predict_refined(net, img) + p) / 2 for img, p in zip(query_images, probs, strict=True)]
     written = []
     for path, image, prob in zip(query_paths, query_images, probs, strict=True):
         class_map = prob.argmax(axis=2)
