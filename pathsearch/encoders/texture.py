@@ -21,7 +21,8 @@ _GABOR_THETAS = tuple(np.arange(4) * np.pi / 4)
 # rgb2hed optical densities that saturate the 8-bit stain images; dense nuclei sit near the top.
 _MAX_OD_HEMATOXYLIN = 0.15
 _MAX_OD_EOSIN = 0.10
-_MIN_NUCLEUS_LEVEL = 60  # on the 8-bit haematoxylin image: Otsu never goes below this on stroma-only tiles
+_MIN_NUCLEUS_LEVEL = 60  # floor for Otsu on the 8-bit haematoxylin image, so a tile without nuclei
+# does not have its background noise split into "nuclei"
 _MIN_NUCLEUS_PX = 4  # at 0.5 um/px, 1 um^2: smaller blobs are noise
 _EMPTY_GRAY_LEVEL = 215
 _STATS_FILE = Path(__file__).with_name("he_texture_stats.json")
