@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pathsearch.api.embed import embed_tiles
 from pathsearch.encoders.registry import build_encoder
 from pathsearch.heads.augment import augmented_views
 from pathsearch.heads.classify import FewShotConfig, fit_few_shot
@@ -22,7 +23,7 @@ def draw_accuracies(folder: Path, shots: int, draws: int, samples: tuple[int, ..
     tiles = folder_tiles(folder)
     encoder = build_encoder(model)
     images = [tiles[i] for i in range(len(tiles))]
-    feats = np.stack([encoder.preprocess(t).numpy() for t in images])
+    feats = embed_tiles(images, encoder)
     labels = np.array(tiles.labels)
     config = FewShotConfig()
     accs: dict[int, list[float]] = {n: [] for n in samples}
@@ -31,7 +32,7 @@ def draw_accuracies(folder: Path, shots: int, draws: int, samples: tuple[int, ..
         support = np.concatenate([rng.choice(np.where(labels == c)[0], shots, replace=False) for c in sorted(set(labels))])
         query = np.setdiff1d(np.arange(len(labels)), support)
         views, origin = augmented_views([images[i] for i in support], config.views_per_tile, draw)
-        view_feats = np.stack([encoder.preprocess(v).numpy() for v in views])
+        view_feats = embed_tiles(views, encoder)
         for n in samples:
             draw_config = config.model_copy(update={"samples": n, "seed": draw})
             clf = fit_few_shot(feats[support], list(labels[support]), draw_config, view_feats, origin)
