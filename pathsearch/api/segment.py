@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from pathsearch.encoders.registry import build_encoder
@@ -13,7 +12,7 @@ from pathsearch.errors import PathsearchError
 from pathsearch.heads.refine import RefineConfig, predict_refined, pseudo_labels, train_refiner
 from pathsearch.heads.segment import SegmentConfig, class_probabilities, fit_segmenter, support_patches
 from pathsearch.io.atomic import write_json
-from pathsearch.io.geojson import polygon_feature, write_feature_collection
+from pathsearch.io.geojson import mask_rings, polygon_feature, write_feature_collection
 from pathsearch.io.manifest import new_manifest
 from pathsearch.io.qupath import parse_tile_name
 from pathsearch.io.tile_sources import IMAGE_EXTS, MASK_SUFFIX, mask_for, read_mask, read_rgb
@@ -101,22 +100,15 @@ def _write_polygons(path: Path, class_map: np.ndarray, classes: list[str], image
     scale = (name.downsample or 1.0) if name else 1.0
     offset = np.array([name.x, name.y]) if name else np.zeros(2)
     colours = class_colours(classes)
-    features = []
-    for i, cls in enumerate(classes):
-        contours, hierarchy = cv2.findContours((class_map == i).astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-        if hierarchy is None:
-            continue
-        for j, contour in enumerate(contours):
-            if hierarchy[0][j][3] != -1 or len(contour) < 3:
-                continue  # holes are attached to their parent below
-            holes = [contours[h] for h in range(len(contours)) if hierarchy[0][h][3] == j and len(contours[h]) >= 3]
-            features.append(
-                polygon_feature(
-                    _level0(contour, scale, offset),
-                    [_level0(h, scale, offset) for h in holes],
-                    classification={"name": cls, "color": list(colours[cls])},
-                )
-            )
+    features = [
+        polygon_feature(
+            _level0(exterior, scale, offset),
+            [_level0(h, scale, offset) for h in holes],
+            classification={"name": cls, "color": list(colours[cls])},
+        )
+        for i, cls in enumerate(classes)
+        for exterior, holes in mask_rings(class_map == i)
+    ]
     write_feature_collection(path, features)
 
 

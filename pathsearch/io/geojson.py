@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from pathsearch.io.atomic import write_json
 
 Ring = Sequence[tuple[float, float]]
@@ -38,6 +41,24 @@ def polygon_feature(
         },
         "properties": props,
     }
+
+
+def mask_rings(mask: np.ndarray) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    """Outer rings of a binary mask with their holes, as (N, 2) pixel corners; callers map to level 0."""
+    contours, hierarchy = cv2.findContours(mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return []
+    rings = []
+    for i, (_, _, first_child, parent) in enumerate(hierarchy[0]):
+        if parent != -1 or len(contours[i]) < 3:
+            continue
+        holes, child = [], first_child
+        while child != -1:
+            if len(contours[child]) >= 3:
+                holes.append(contours[child].reshape(-1, 2).astype(np.float64))
+            child = hierarchy[0][child][0]
+        rings.append((contours[i].reshape(-1, 2).astype(np.float64), holes))
+    return rings
 
 
 def write_feature_collection(path: Path | str, features: list[dict[str, Any]]) -> None:

@@ -8,6 +8,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from pathsearch.io.geojson import mask_rings
+
 TissueMethod = Literal["otsu", "threshold", "none"]
 
 # A brightfield slide's glass is near white; a median value below this means a dark background.
@@ -99,24 +101,5 @@ def detect_tissue(
 
 def tissue_polygons(tissue: TissueMask) -> list[tuple[np.ndarray, list[np.ndarray]]]:
     """Outer rings with their holes, in level-0 pixels."""
-    contours, hierarchy = cv2.findContours(
-        tissue.mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE
-    )
-    if hierarchy is None:
-        return []
     scale = np.array(tissue.downsample, np.float64)
-
-    def to_level0(contour: np.ndarray) -> np.ndarray:
-        return (contour.reshape(-1, 2).astype(np.float64) + 0.5) * scale
-
-    polygons = []
-    for i, (_, _, first_child, parent) in enumerate(hierarchy[0]):
-        if parent != -1 or len(contours[i]) < 3:
-            continue
-        holes, child = [], first_child
-        while child != -1:
-            if len(contours[child]) >= 3:
-                holes.append(to_level0(contours[child]))
-            child = hierarchy[0][child][0]
-        polygons.append((to_level0(contours[i]), holes))
-    return polygons
+    return [((ext + 0.5) * scale, [(h + 0.5) * scale for h in holes]) for ext, holes in mask_rings(tissue.mask)]
