@@ -9,7 +9,6 @@ import typer
 
 from pathsearch.api.segment import segment as run_segment
 from pathsearch.cli.common import stderr, user_errors
-from pathsearch.heads.classify import FewShotConfig
 from pathsearch.heads.refine import RefineConfig
 from pathsearch.heads.segment import SegmentConfig
 
@@ -30,9 +29,8 @@ def segment(
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Segment tissue classes from a few labelled images: dense patch votes, optionally refined."""
-    config = SegmentConfig(
-        patch_px=patch_px, stride_px=stride_px, few_shot=FewShotConfig(samples=samples, k=k, views_per_tile=0, seed=seed)
-    )
+    voting = SegmentConfig().few_shot.model_copy(update={"samples": samples, "k": k, "seed": seed})
+    config = SegmentConfig(patch_px=patch_px, stride_px=stride_px, few_shot=voting)
     refine_config = RefineConfig(iterations=refine_iterations, seed=seed) if refine else None
     result = run_segment(few_shot, query, out, model, weights, config, refine_config)
     stderr.print(f"{len(result.masks)} label masks, overlays and GeoJSON -> {result.out_dir}")
