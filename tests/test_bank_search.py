@@ -8,6 +8,8 @@ import pytest
 from pathsearch.bank import BankConfig, ReferenceBank
 from pathsearch.errors import PathsearchError
 from pathsearch.eval.retrieval_metrics import mean_metrics, mrr_at, ndcg_at, per_query, recall_at
+from pathsearch.sthlm.gate import fit_support_gate
+from pathsearch.sthlm.pairs import Pairs
 from pathsearch.sthlm.pooling import PoolConfig, label_votes, pooled_search
 
 
@@ -40,6 +42,31 @@ def test_pooling_follows_the_samples_when_they_agree(method):
     assert rows[0, 0] == 3
     _, rows = pooled_search(bank, query, samples, 3, PoolConfig(method=method, query_weight=1.0, sample_k=1))
     assert rows[0, 0] == 0  # weight 1 keeps the plain query's ranking
+
+
+def test_outside_queries_get_the_outside_weight():
+    corpus = np.eye(6, dtype=np.float32)
+    bank = ReferenceBank.build(corpus, [f"d{i}" for i in range(6)])
+    queries = np.tile(np.array([1, 0.2, 0, 0, 0, 0], np.float32) / np.hypot(1, 0.2), (2, 1))
+    samples = np.tile(corpus[3], (2, 4, 1))
+    config = PoolConfig(method="max", query_weight=0.2, outside_query_weight=1.0, sample_k=1)
+    _, rows = pooled_search(bank, queries, samples, 3, config, inside=np.array([True, False]))
+    assert rows[0, 0] == 3 and rows[1, 0] == 0
+
+
+def test_support_gate_threshold_comes_from_queries_that_share_answers():
+    rng = np.random.default_rng(0)
+    docs = _unit_rows(40, 16, 3)
+    # Twenty answers each asked twice by near-identical queries; twenty asked once by unrelated queries.
+    twins = docs[:20] + 0.05 * rng.normal(size=(20, 16)).astype(np.float32)
+    cond = np.concatenate([twins, twins + 0.05 * rng.normal(size=(20, 16)).astype(np.float32), _unit_rows(20, 16, 4)])
+    target = np.concatenate([docs[:20], docs[:20], docs[20:]])
+    gate = fit_support_gate(Pairs(cond, target))
+    near, far = docs[:5] + 0.01, _unit_rows(5, 16, 5)
+    assert gate.inside(near).all()
+    assert not gate.inside(far).any()
+    assert not fit_support_gate(Pairs(cond[40:], target[40:])).inside(near).any()  # no answer recurs: never trust
+    assert fit_support_gate(Pairs(cond[:40], target[:40])).inside(far).all()  # every answer recurs: always trust
 
 
 def test_label_votes_count_query_and_sample_neighbours():

@@ -13,6 +13,7 @@ from pathsearch.bank.bank import BankConfig, ReferenceBank
 from pathsearch.errors import PathsearchError
 from pathsearch.eval.retrieval_data import load_retrieval_dataset
 from pathsearch.eval.retrieval_metrics import mean_metrics, per_query
+from pathsearch.sthlm.gate import fit_support_gate
 from pathsearch.sthlm.model import STHLMModel
 from pathsearch.sthlm.pairs import qrel_pairs
 from pathsearch.sthlm.search import GenerativeSearch
@@ -34,7 +35,8 @@ def evaluate_retrieval(
     """Train STHLM and the control on `train_split` only; every setting is fixed before `split` is read.
 
     Early stopping uses a validation part carved from the training pairs; the evaluated split is
-    touched only to score the final rankings.
+    touched only to score the final rankings. Queries unlike every training query lean on their own
+    plain scores (`sthlm.gate`), in both learned arms.
     """
     if split == train_split:
         raise PathsearchError(f"--split {split} is also the training split: evaluate on held-out queries")
@@ -49,6 +51,7 @@ def evaluate_retrieval(
     config = train_config or TrainConfig()
     flow, _ = train(pairs, "flow", config, on_epoch("STHLM") if on_epoch else None)
     control, _ = train(pairs, "control", config, on_epoch("control") if on_epoch else None)
+    gate = fit_support_gate(pairs)  # shared by both arms: the control is fused exactly as STHLM is
 
     eval_ids = [q for q in data.query_ids if q in eval_qrels and any(g > 0 for g in eval_qrels[q].values())]
     rows = np.array([data.query_row[q] for q in eval_ids], dtype=np.int64)
@@ -58,7 +61,7 @@ def evaluate_retrieval(
     unseen = [q for q in eval_ids if q not in seen_set]
 
     def arm(model: STHLMModel | None, n: int) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-        search = GenerativeSearch(bank, model)
+        search = GenerativeSearch(bank, model, gate=gate)
         start = time.perf_counter()
         _, hits = search.search(queries[rows], n, SEARCH_K)
         ms = 1000 * (time.perf_counter() - start) / max(len(rows), 1)

@@ -19,17 +19,26 @@ class PoolConfig(BaseModel):
 
     method: PoolMethod = "max"
     query_weight: float = Field(default=0.2, ge=0.0, le=1.0)
+    # For queries a SupportGate finds unlike every training query: lean on the plain search
+    # (0.8 kept unseen SciFact claims at or above plain k-NN on 8 of 8 dev splits; BENCHMARKS.md).
+    outside_query_weight: float = Field(default=0.8, ge=0.0, le=1.0)
     sample_k: int = Field(default=100, ge=1)
 
 
 def pooled_search(
-    bank: ReferenceBank, queries: np.ndarray, samples: np.ndarray | None, k: int, config: PoolConfig | None = None
+    bank: ReferenceBank,
+    queries: np.ndarray,
+    samples: np.ndarray | None,
+    k: int,
+    config: PoolConfig | None = None,
+    inside: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rank bank rows for each query. queries: (Q, D) and samples: (Q, N, D), both in the bank's space.
 
     Every sample is searched; the union of all hits and the query's own hits is rescored exactly,
     so pooled scores never depend on which candidate happened to fall below a sample's cut-off.
-    With no samples (N=0) this is exactly the plain k-NN search.
+    With no samples (N=0) this is exactly the plain k-NN search. `inside` (Q,) marks the queries
+    that get `query_weight`; the others get `outside_query_weight`.
     """
     config = config or PoolConfig()
     if samples is None or samples.shape[1] == 0:
@@ -41,12 +50,15 @@ def pooled_search(
     k = min(k, len(bank))
     out_scores = np.empty((q, k), dtype=np.float32)
     out_rows = np.empty((q, k), dtype=np.int64)
+    weights = np.full(q, config.query_weight)
+    if inside is not None:
+        weights[~inside] = config.outside_query_weight
     for i in range(q):
         cand = np.unique(np.concatenate([query_rows[i], hit_rows[i].ravel()]))
         cand = cand[cand >= 0]
         vecs = bank.vectors[cand]
         pooled = _pool(config.method, vecs, samples[i], hit_rows[i], cand)
-        fused = config.query_weight * (vecs @ queries[i]) + (1.0 - config.query_weight) * pooled
+        fused = weights[i] * (vecs @ queries[i]) + (1.0 - weights[i]) * pooled
         top = np.argsort(-fused, kind="stable")[:k]
         out_scores[i], out_rows[i] = fused[top], cand[top]
     return out_scores, out_rows

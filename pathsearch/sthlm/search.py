@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pathsearch.bank.bank import ReferenceBank
+from pathsearch.sthlm.gate import SupportGate
 from pathsearch.sthlm.model import SampleConfig, STHLMModel
 from pathsearch.sthlm.pooling import PoolConfig, label_votes, pooled_search
 
@@ -19,6 +20,7 @@ class GenerativeSearch:
     model: STHLMModel | None
     sampling: SampleConfig = field(default_factory=SampleConfig)
     pooling: PoolConfig = field(default_factory=PoolConfig)
+    gate: SupportGate | None = None
 
     def probes(self, queries: np.ndarray, n: int) -> np.ndarray | None:
         if n == 0 or self.model is None:
@@ -28,7 +30,8 @@ class GenerativeSearch:
         return self.model.sample(queries, n, self.sampling)
 
     def search(self, queries: np.ndarray, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return pooled_search(self.bank, queries, self.probes(queries, n), k, self.pooling)
+        inside = self.gate.inside(queries) if self.gate is not None else None
+        return pooled_search(self.bank, queries, self.probes(queries, n), k, self.pooling, inside)
 
     def class_probabilities(
         self,
