@@ -36,10 +36,8 @@ def split(export: Path, support_stems: tuple[str, ...], work: Path) -> tuple[Pat
     return support, query
 
 
-def run(export: Path, out: Path, support_stems: tuple[str, ...], samples: int, refine: bool, patch_px: int, stride_px: int) -> None:
+def run(export: Path, out: Path, support_stems: tuple[str, ...], config: SegmentConfig, refine: bool) -> None:
     support, query = split(export, support_stems, out / "split")
-    few_shot = SegmentConfig().few_shot.model_copy(update={"samples": samples})
-    config = SegmentConfig(patch_px=patch_px, stride_px=stride_px, few_shot=few_shot)
     result = segment(support, query, out / "masks", config=config, refine=RefineConfig() if refine else None)
     scores = evaluate_segmentation(result.out_dir, query)
     write_json(out / "dice.json", scores)
@@ -54,12 +52,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("seg_out"))
     parser.add_argument("--support", nargs="+", default=list(DEFAULT_SUPPORT), help="image stems used as support")
     parser.add_argument("--samples", type=int, default=0, help="STHLM samples per patch; 0 = plain k-NN")
+    parser.add_argument("--head", choices=["knn", "linear"], default="knn")
     parser.add_argument("--refine", action="store_true")
     parser.add_argument("--patch-px", type=int, default=96)
     parser.add_argument("--stride-px", type=int, default=48)
     args = parser.parse_args()
+    few_shot = SegmentConfig().few_shot.model_copy(update={"samples": args.samples, "head": args.head})
+    config = SegmentConfig(patch_px=args.patch_px, stride_px=args.stride_px, few_shot=few_shot)
     try:
-        run(args.export, args.out, tuple(args.support), args.samples, args.refine, args.patch_px, args.stride_px)
+        run(args.export, args.out, tuple(args.support), config, args.refine)
     except PathsearchError as exc:
         sys.exit(f"error: {exc}")
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pathsearch.heads.classify import FewShotConfig, fit_few_shot
 from pipelines.fewshot_draws import draw_accuracies
 from tests.cli import assert_one_line_error, run_cli
 from tests.conftest import real_data
@@ -125,6 +126,15 @@ def test_segment_two_textures_and_eval(tmp_path):
     assert_one_line_error(run_cli("segment", query, "--few-shot", support, "-o", out), "but its mask is 100x192")
 
 
+def test_segment_linear_head(tmp_path):
+    support, query, mask = _two_texture_exports(tmp_path)
+    out = tmp_path / "out"
+    proc = run_cli("segment", query, "--few-shot", support, "-o", out, "--patch-px", "64", "--head", "linear")
+    assert proc.returncode == 0, proc.stderr
+    assert (np.asarray(Image.open(out / "img [x=0,y=0,w=288,h=192]-labelled.png")) == mask).mean() > 0.9
+    assert json.loads((out / "manifest.json").read_text())["params"]["few_shot"]["head"] == "linear"
+
+
 def test_segment_refine_trains_unet_and_keeps_labels(tmp_path):
     support, query, mask = _two_texture_exports(tmp_path)
     out = tmp_path / "out"
@@ -135,6 +145,27 @@ def test_segment_refine_trains_unet_and_keeps_labels(tmp_path):
     assert (predicted == mask).mean() > 0.9
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["params"]["refine"]["iterations"] == 20
+
+
+def test_linear_head_learns_the_one_direction_that_matters():
+    """Classes differ along one axis under 15 axes of nuisance: neighbours are misled, a probe is not."""
+    rng = np.random.default_rng(0)
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = np.arange(n) % 2
+        x = rng.normal(size=(n, 16)).astype(np.float32)
+        x[:, 0] = np.where(y == 1, 1.0, -1.0) + 0.1 * rng.normal(size=n)
+        return x, np.array(["a", "b"])[y]
+
+    support, support_labels = draw(40)
+    query, query_labels = draw(200)
+    accuracy = {}
+    for head in ("knn", "linear"):
+        clf = fit_few_shot(support, list(support_labels), FewShotConfig(samples=0, head=head))
+        accuracy[head] = (np.array(clf.classes)[clf.predict_proba(query).argmax(1)] == query_labels).mean()
+    assert accuracy["linear"] > 0.9 and accuracy["linear"] > accuracy["knn"] + 0.1, accuracy
+    probs = fit_few_shot(support, list(support_labels), FewShotConfig(samples=2, head="linear")).predict_proba(query)
+    assert probs.shape == (200, 2) and np.allclose(probs.sum(axis=1), 1.0)
 
 
 def test_crc_two_shot_default_config():

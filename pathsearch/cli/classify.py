@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from pathsearch.api.classify import classify as run_classify
-from pathsearch.cli.common import stderr, user_errors
+from pathsearch.cli.common import HEAD_HELP, stderr, user_errors
 from pathsearch.config import load_tile_config
-from pathsearch.heads.classify import FewShotConfig
+from pathsearch.heads.classify import FewShotConfig, Head
 
 
 @user_errors
@@ -26,6 +26,7 @@ def classify(
     support_slide: Annotated[Path | None, typer.Option(help="Slide the GeoJSON support is drawn on [the query slide]")] = None,
     samples: Annotated[int, typer.Option(min=0, help="STHLM samples per query; 0 = plain k-NN")] = 10,
     k: Annotated[int, typer.Option(min=1, help="Neighbours per probe (support views count as neighbours)")] = 1,
+    head: Annotated[Head, typer.Option(help=HEAD_HELP)] = "knn",
     pca_dim: Annotated[int | None, typer.Option(min=1, help="PCA dimension of the support bank")] = None,
     similarity_weighted: Annotated[bool, typer.Option(help="Weight votes by cosine similarity")] = True,
     config: Annotated[Path | None, typer.Option(help="Tiling preset YAML for slide queries")] = None,
@@ -35,7 +36,7 @@ def classify(
     workers: Annotated[int, typer.Option(min=0, help="DataLoader workers for query tiles")] = 0,
 ) -> None:
     """Classify every query tile from a few labelled support tiles (STHLM-pooled k-NN votes)."""
-    few = FewShotConfig(samples=samples, k=k, pca_dim=pca_dim, similarity_weighted=similarity_weighted, seed=seed)
+    few = FewShotConfig(samples=samples, k=k, head=head, pca_dim=pca_dim, similarity_weighted=similarity_weighted, seed=seed)
     result = run_classify(
         few_shot, query, out, model, weights, support_slide, load_tile_config(config, slide_mpp=slide_mpp), few,
         batch_size, workers, on_step=lambda msg: stderr.print(f"[dim]{msg}…[/dim]"),

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pathsearch.errors import PathsearchError
 
+HEAD_HELP = "knn: votes of the nearest support tiles; linear: a class-balanced logistic-regression probe"
 P = ParamSpec("P")
 R = TypeVar("R")
 

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from pathsearch.api.segment import segment as run_segment
-from pathsearch.cli.common import stderr, user_errors
+from pathsearch.cli.common import HEAD_HELP, stderr, user_errors
+from pathsearch.heads.classify import Head
 from pathsearch.heads.refine import RefineConfig
 from pathsearch.heads.segment import SegmentConfig
 
@@ -24,12 +25,13 @@ def segment(
     stride_px: Annotated[int, typer.Option(min=1, help="Patch grid step in image px")] = 32,
     samples: Annotated[int, typer.Option(min=0, help="STHLM samples per patch; 0 = plain k-NN")] = 10,
     k: Annotated[int, typer.Option(min=1)] = 3,
+    head: Annotated[Head, typer.Option(help=HEAD_HELP)] = "knn",
     refine: Annotated[bool, typer.Option("--refine", help="Train a U-Net on support + confident votes")] = False,
     refine_iterations: Annotated[int, typer.Option(min=1)] = 300,
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Segment tissue classes from a few labelled images: dense patch votes, optionally refined."""
-    voting = SegmentConfig().few_shot.model_copy(update={"samples": samples, "k": k, "seed": seed})
+    voting = SegmentConfig().few_shot.model_copy(update={"samples": samples, "k": k, "head": head, "seed": seed})
     config = SegmentConfig(patch_px=patch_px, stride_px=stride_px, few_shot=voting)
     refine_config = RefineConfig(iterations=refine_iterations, seed=seed) if refine else None
     result = run_segment(few_shot, query, out, model, weights, config, refine_config)
