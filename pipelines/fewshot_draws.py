@@ -14,18 +14,20 @@ import numpy as np
 from pathsearch.api.embed import embed_tiles
 from pathsearch.encoders.registry import build_encoder
 from pathsearch.heads.augment import augmented_views
-from pathsearch.heads.classify import FewShotConfig, fit_few_shot
+from pathsearch.heads.classify import FewShotConfig, Head, fit_few_shot
 from pathsearch.io.tile_sources import folder_tiles
 
 
-def draw_accuracies(folder: Path, shots: int, draws: int, samples: tuple[int, ...], model: str = "he-texture") -> dict[int, list[float]]:
+def draw_accuracies(
+    folder: Path, shots: int, draws: int, samples: tuple[int, ...], model: str = "he-texture", head: Head = "knn"
+) -> dict[int, list[float]]:
     """Per draw: `shots` support tiles per class, the rest queried; one accuracy per sample count."""
     tiles = folder_tiles(folder)
     encoder = build_encoder(model)
     images = [tiles[i] for i in range(len(tiles))]
     feats = embed_tiles(images, encoder)
     labels = np.array(tiles.labels)
-    config = FewShotConfig()
+    config = FewShotConfig(head=head)
     accs: dict[int, list[float]] = {n: [] for n in samples}
     for draw in range(draws):
         rng = np.random.default_rng(draw)
@@ -48,8 +50,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=8)
     parser.add_argument("--samples", type=int, nargs="+", default=[0, FewShotConfig().samples])
     parser.add_argument("--model", default="he-texture")
+    parser.add_argument("--head", choices=["knn", "linear"], default="knn")
     args = parser.parse_args()
-    accs = draw_accuracies(args.folder, args.shots, args.draws, tuple(args.samples), args.model)
+    accs = draw_accuracies(args.folder, args.shots, args.draws, tuple(args.samples), args.model, args.head)
     for n, values in accs.items():
         print(f"N={n}: mean {np.mean(values):.3f} per draw {' '.join(f'{v:.3f}' for v in values)}")
 
