@@ -42,7 +42,7 @@ def main() -> None:
     corpus = rng.normal(size=(args.bank_size, args.dim)).astype(np.float32)
     queries = rng.normal(size=(args.batch, args.dim)).astype(np.float32)
     cfg = TrainConfig()
-    model = new_model(args.dim, args.dim, "flow", cfg.residual, cfg.noise_scale, width=cfg.width,
+    model = new_model(args.dim, args.dim, "flow", cfg.residual, cfg.noise_scale, cfg.predict, width=cfg.width,
                       depth=cfg.depth, rank=cfg.rank, hyper_dim=cfg.hyper_dim)
     n_params = sum(p.numel() for p in model.net.parameters())
     print(f"torch threads {torch.get_num_threads()}, bank {args.bank_size} x {args.dim}, batch {args.batch}, "

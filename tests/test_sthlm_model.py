@@ -33,10 +33,12 @@ def _offsets(samples: np.ndarray, theta: float) -> np.ndarray:
     return (ang - theta + 180) % 360 - 180
 
 
-@pytest.fixture(scope="module")
-def toy_models():
+@pytest.fixture(scope="module", params=["velocity", "x1"])
+def toy_models(request):
     pairs = _bimodal_pairs(4000, seed=0)
-    config = TrainConfig(max_epochs=60, patience=60, width=64, hyper_dim=32, rank=4, residual=False, seed=0)
+    config = TrainConfig(
+        max_epochs=60, patience=60, width=64, hyper_dim=32, rank=4, residual=False, predict=request.param, seed=0
+    )
     flow, report = train(pairs, "flow", config)
     control, _ = train(pairs, "control", config)
     return flow, control, report

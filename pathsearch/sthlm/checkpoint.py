@@ -30,4 +30,5 @@ def load_model(folder: Path | str) -> STHLMModel:
     config = json.loads((folder / "config.json").read_text())
     net = VelocityNet(NetConfig(**config["net"]))
     net.load_state_dict(load_file(str(folder / "model.safetensors")))
-    return STHLMModel(net, config["kind"], config["residual"], config["noise_scale"])
+    # Checkpoints from before `predict` existed are velocity models.
+    return STHLMModel(net, config["kind"], config["residual"], config["noise_scale"], config.get("predict", "velocity"))

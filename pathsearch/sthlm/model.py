@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pathsearch.sthlm.velocity import NetConfig, VelocityNet
 
 ModelKind = Literal["flow", "control"]
+# What the flow's network outputs: the velocity, or the clean target x1 with the velocity derived from it.
+Predict = Literal["velocity", "x1"]
 SMALL_BATCH_ROWS = 512
 
 
@@ -30,13 +32,19 @@ class STHLMModel:
     """Embeddings are unit vectors; the network works on them scaled by sqrt(dim) so each coordinate is O(1).
 
     With `residual`, the network generates x - c rather than x: relevant items sit near their query.
+    With predict="x1" the network estimates the clean target and the Euler step uses the velocity
+    (x1 - y_t) / (1 - t): its t=0 output is then the same regression the control learns, and the
+    samples spread around it.
     """
 
-    def __init__(self, net: VelocityNet, kind: ModelKind, residual: bool, noise_scale: float) -> None:
+    def __init__(
+        self, net: VelocityNet, kind: ModelKind, residual: bool, noise_scale: float, predict: Predict = "velocity"
+    ) -> None:
         self.net = net.eval()
         self.kind = kind
         self.residual = residual
         self.noise_scale = noise_scale
+        self.predict_target = predict
         self.scale = math.sqrt(net.config.dim)
 
     @property
@@ -45,6 +53,7 @@ class STHLMModel:
             "kind": self.kind,
             "residual": self.residual,
             "noise_scale": self.noise_scale,
+            "predict": self.predict_target,
             "net": self.net.config.model_dump(),
         }
 
@@ -84,10 +93,12 @@ class STHLMModel:
         for step in range(config.steps):
             factors = [(a[step * b : (step + 1) * b], f[step * b : (step + 1) * b]) for a, f in all_factors]
             if guided:
-                v_cond, v_null = self.net.velocity(torch.cat([y, y]), cond_x, factors).chunk(2)
-                v = v_null + config.guidance * (v_cond - v_null)
+                out_cond, out_null = self.net.velocity(torch.cat([y, y]), cond_x, factors).chunk(2)
+                out = out_null + config.guidance * (out_cond - out_null)
             else:
-                v = self.net.velocity(y, cond_x, factors)
+                out = self.net.velocity(y, cond_x, factors)
+            # Guidance is linear in the output, and x1 -> velocity is affine: the order does not matter.
+            v = out if self.predict_target == "velocity" else (out - y) / (1.0 - step * dt)
             y = y + dt * v
         return _unit(self.from_data(y, c)).numpy()
 
@@ -100,9 +111,9 @@ class STHLMModel:
 
 
 def new_model(
-    dim: int, cond_dim: int, kind: ModelKind, residual: bool, noise_scale: float, **net: int
+    dim: int, cond_dim: int, kind: ModelKind, residual: bool, noise_scale: float, predict: Predict = "velocity", **net: int
 ) -> STHLMModel:
-    return STHLMModel(VelocityNet(NetConfig(dim=dim, cond_dim=cond_dim, **net)), kind, residual, noise_scale)
+    return STHLMModel(VelocityNet(NetConfig(dim=dim, cond_dim=cond_dim, **net)), kind, residual, noise_scale, predict)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from pathsearch.sthlm.model import ModelKind, STHLMModel, new_model
+from pathsearch.sthlm.model import ModelKind, Predict, STHLMModel, new_model
 from pathsearch.sthlm.pairs import Pairs
 
 
@@ -18,6 +18,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     residual: bool = True
+    predict: Predict = "x1"
     noise_scale: float = Field(default=1.0, gt=0)
     cond_dropout: float = Field(default=0.1, ge=0, lt=1)
     width: int = Field(default=256, ge=8)
@@ -59,6 +60,7 @@ def train(
         kind,
         config.residual,
         config.noise_scale,
+        config.predict,
         width=config.width,
         depth=config.depth,
         rank=config.rank,
@@ -109,7 +111,8 @@ Draws = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tens
 def _draws(
     model: STHLMModel, c: torch.Tensor, x: torch.Tensor, config: TrainConfig, gen: torch.Generator, training: bool
 ) -> Draws:
-    """(condition, dropped, x_t, t, target) for one batch; the target is the velocity, or x for the control."""
+    """(condition, dropped, x_t, t, target) for one batch; the target is the velocity or x1 (as the model
+    predicts), or x for the control."""
     y1 = model.to_data(x, c)
     n = len(c)
     drop = torch.rand(n, generator=gen) < (config.cond_dropout if training else 0.0)
@@ -118,7 +121,7 @@ def _draws(
     y0 = torch.randn(y1.shape, generator=gen) * model.noise_scale
     t = torch.rand(n, generator=gen)
     yt = (1 - t[:, None]) * y0 + t[:, None] * y1
-    return c, drop, yt, t, y1 - y0
+    return c, drop, yt, t, (y1 if model.predict_target == "x1" else y1 - y0)
 
 
 def _loss(model: STHLMModel, c: torch.Tensor, drop: torch.Tensor, yt: torch.Tensor, t: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
