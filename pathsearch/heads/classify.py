@@ -23,7 +23,6 @@ class FewShotConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     head: Head = "knn"
-
     samples: int = Field(default=10, ge=0, description="STHLM samples per query; 0 = plain k-NN")
     # 1, not 3: every support tile sits in the bank with its augmented views, so the next neighbours
     # are mostly copies of the first; on CRC 2-shot k=1 beat k=3 for k-NN and STHLM alike.

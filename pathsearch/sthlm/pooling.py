@@ -20,7 +20,7 @@ class PoolConfig(BaseModel):
     method: PoolMethod = "max"
     query_weight: float = Field(default=0.2, ge=0.0, le=1.0)
     # For queries a SupportGate finds unlike every training query: lean on the plain search
-    # (0.8 kept unseen SciFact claims at or above plain k-NN on 8 of 8 dev splits; BENCHMARKS.md).
+    # (chosen on 8 dev splits carved from SciFact's train claims; BENCHMARKS.md).
     outside_query_weight: float = Field(default=0.8, ge=0.0, le=1.0)
     sample_k: int = Field(default=100, ge=1)
 
