@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import faiss
 import numpy as np
+from sklearn.metrics import roc_curve
 
 from pathsearch.bank.pca import l2_normalise
 from pathsearch.sthlm.pairs import Pairs
@@ -49,12 +50,5 @@ def fit_support_gate(pairs: Pairs) -> SupportGate:
         return SupportGate(index, -np.inf)
     scores, rows = index.search(l2_normalise(conds), 2)
     nearest_other = np.where(rows[:, 0] == np.arange(len(conds)), scores[:, 1], scores[:, 0])
-    return SupportGate(index, _youden_threshold(nearest_other, shares))
-
-
-def _youden_threshold(scores: np.ndarray, positive: np.ndarray) -> float:
-    order = np.argsort(-scores, kind="stable")
-    tpr = np.cumsum(positive[order]) / positive.sum()
-    fpr = np.cumsum(~positive[order]) / (~positive).sum()
-    best = int(np.argmax(tpr - fpr))
-    return float(scores[order][best])
+    fpr, tpr, thresholds = roc_curve(shares, nearest_other)
+    return SupportGate(index, float(thresholds[np.argmax(tpr - fpr)]))
