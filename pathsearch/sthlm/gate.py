@@ -40,15 +40,16 @@ def fit_support_gate(pairs: Pairs) -> SupportGate:
     conds_per_target = np.bincount(np.unique(np.stack([target_of_pair, cond_of_pair]), axis=1)[0])
     shares = np.zeros(len(conds), dtype=bool)
     np.logical_or.at(shares, cond_of_pair, conds_per_target[target_of_pair] > 1)
-    index = faiss.IndexFlatIP(conds.shape[1])
-    index.add(l2_normalise(conds))
+    unit = l2_normalise(conds)
+    index = faiss.IndexFlatIP(unit.shape[1])
+    index.add(unit)
     # With no recurring answer the model has shown no query it can help; with only recurring ones, no
     # query it would harm.
     if len(conds) < 2 or not shares.any():
         return SupportGate(index, np.inf)
     if shares.all():
         return SupportGate(index, -np.inf)
-    scores, rows = index.search(l2_normalise(conds), 2)
+    scores, rows = index.search(unit, 2)
     nearest_other = np.where(rows[:, 0] == np.arange(len(conds)), scores[:, 1], scores[:, 0])
     fpr, tpr, thresholds = roc_curve(shares, nearest_other)
     return SupportGate(index, float(thresholds[np.argmax(tpr - fpr)]))

@@ -30,8 +30,10 @@ class GenerativeSearch:
         return self.model.sample(queries, n, self.sampling)
 
     def search(self, queries: np.ndarray, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        inside = self.gate.inside(queries) if self.gate is not None else None
-        return pooled_search(self.bank, queries, self.probes(queries, n), k, self.pooling, inside)
+        probes = self.probes(queries, n)
+        # Only a blended search reads the gate; plain k-NN (N=0) stays exactly that, with no extra search.
+        inside = self.gate.inside(queries) if self.gate is not None and probes is not None else None
+        return pooled_search(self.bank, queries, probes, k, self.pooling, inside)
 
     def class_probabilities(
         self,
