@@ -44,27 +44,28 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp())
-    tileset = tile_slide(sample_slide(), TileConfig(), work).out_dir
-    source = open_tile_source(tileset)
-    source.coords = source.coords[: args.tiles]
-    decoded = [source[i] for i in range(len(source))]
-    model, _, _ = open_clip.create_model_and_transforms("ViT-B-16", pretrained=None)
-    torch.save({"state_dict": model.state_dict()}, work / "random-vit-b-16.pt")
-    encoders = [build_encoder("he-texture"), build_encoder("pathgen-clip", work / "random-vit-b-16.pt")]
-    print(
-        f"torch threads {torch.get_num_threads()}, {len(source)} tiles from {tileset.name}, workers {args.workers}"
-    )
-    print("| encoder | tiles | end-to-end tiles/s | forward-only tiles/s | end-to-end / forward |")
-    print("|---|---|---|---|---|")
-    for encoder in encoders:
-        embed_tiles(source, encoder, args.batch_size, workers=0)  # warm-up
-        f = forward_only(encoder, decoded, args.batch_size)
-        t0 = time.perf_counter()
-        embed_tiles(source, encoder, args.batch_size, workers=args.workers)
-        e = time.perf_counter() - t0
-        n = len(source)
-        print(f"| {encoder.name} | {n} | {n / e:.1f} | {n / f:.1f} | {e / f:.2f}x |", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:  # the random ViT-B-16 checkpoint alone is ~570 MB
+        work = Path(tmp)
+        tileset = tile_slide(sample_slide(), TileConfig(), work).out_dir
+        source = open_tile_source(tileset)
+        source.coords = source.coords[: args.tiles]
+        decoded = [source[i] for i in range(len(source))]
+        model, _, _ = open_clip.create_model_and_transforms("ViT-B-16", pretrained=None)
+        torch.save({"state_dict": model.state_dict()}, work / "random-vit-b-16.pt")
+        encoders = [build_encoder("he-texture"), build_encoder("pathgen-clip", work / "random-vit-b-16.pt")]
+        print(
+            f"torch threads {torch.get_num_threads()}, {len(source)} tiles from {tileset.name}, workers {args.workers}"
+        )
+        print("| encoder | tiles | end-to-end tiles/s | forward-only tiles/s | end-to-end / forward |")
+        print("|---|---|---|---|---|")
+        for encoder in encoders:
+            embed_tiles(source, encoder, args.batch_size, workers=0)  # warm-up
+            f = forward_only(encoder, decoded, args.batch_size)
+            t0 = time.perf_counter()
+            embed_tiles(source, encoder, args.batch_size, workers=args.workers)
+            e = time.perf_counter() - t0
+            n = len(source)
+            print(f"| {encoder.name} | {n} | {n / e:.1f} | {n / f:.1f} | {e / f:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":
