@@ -41,8 +41,10 @@ class ReferenceBank:
         labels: list[str] | None,
         metadata: list[dict[str, Any]] | None,
         index: faiss.Index | None = None,
+        info: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
+        self.info = dict(info or {})  # where the vectors came from (encoder, source), kept in bank.json
         self.input_dim = input_dim
         self.pca = pca
         self.vectors = vectors
@@ -59,6 +61,7 @@ class ReferenceBank:
         labels: list[str] | None = None,
         metadata: list[dict[str, Any]] | None = None,
         config: BankConfig | None = None,
+        info: dict[str, Any] | None = None,
     ) -> ReferenceBank:
         config = config or BankConfig()
         embeddings = np.asarray(embeddings, dtype=np.float32)
@@ -67,7 +70,7 @@ class ReferenceBank:
         _check_lengths(len(embeddings), ids, labels, metadata)
         pca = fit_pca(embeddings, config.pca_dim, config.whiten) if config.pca_dim else None
         vectors = apply_pca(pca, embeddings)
-        return cls(config, embeddings.shape[1], pca, vectors, list(ids), _opt(labels), _opt(metadata))
+        return cls(config, embeddings.shape[1], pca, vectors, list(ids), _opt(labels), _opt(metadata), info=info)
 
     @property
     def dim(self) -> int:
@@ -126,6 +129,7 @@ class ReferenceBank:
                 "input_dim": self.input_dim,
                 "dim": self.dim,
                 "count": len(self),
+                "info": self.info,
                 "versions": package_versions(),
             }
             (tmp / "bank.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -136,8 +140,8 @@ class ReferenceBank:
         folder = Path(folder)
         if not (folder / "bank.json").is_file():
             raise PathsearchError(f"{folder} is not a reference bank (no bank.json): build one first")
-        info = json.loads((folder / "bank.json").read_text())
-        config = BankConfig(**info["bank"])
+        saved = json.loads((folder / "bank.json").read_text())
+        config = BankConfig(**saved["bank"])
         pca = load_pca(folder / "pca.faiss") if (folder / "pca.faiss").is_file() else None
         vectors = np.load(folder / "vectors.npy")
         ids = (folder / "ids.txt").read_text().splitlines()
@@ -146,7 +150,7 @@ class ReferenceBank:
         if (folder / "metadata.jsonl").is_file():
             metadata = [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
         index = faiss.read_index(str(folder / "index.faiss")) if config.index != "flat" else None
-        return cls(config, info["input_dim"], pca, vectors, ids, labels, metadata, index)
+        return cls(config, saved["input_dim"], pca, vectors, ids, labels, metadata, index, saved.get("info"))
 
 
 def _opt(values: list[Any] | None) -> list[Any] | None:

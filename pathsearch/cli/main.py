@@ -7,6 +7,7 @@ import typer
 from pathsearch.cli.classify import classify
 from pathsearch.cli.embed import embed
 from pathsearch.cli.eval import app as eval_app
+from pathsearch.cli.search import search
 from pathsearch.cli.segment import segment
 from pathsearch.cli.tile import tile
 
@@ -21,6 +22,7 @@ app.command()(tile)
 app.command()(embed)
 app.command()(classify)
 app.command()(segment)
+app.command()(search)
 app.add_typer(eval_app, name="eval")
 
 

@@ -39,7 +39,7 @@ def _gabor_kernels() -> list[np.ndarray]:
 
 def _colour(rgb: np.ndarray, hed: np.ndarray) -> list[float]:
     hed = hed.reshape(-1, 3)
-    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).reshape(-1, 3).astype(np.float32) / 255.0
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL).reshape(-1, 3).astype(np.float32) / 255.0
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32) / 255.0
     feats: list[float] = []
     for channels in (hed, hsv[:, 1:], lab):

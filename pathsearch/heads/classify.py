@@ -11,10 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sklearn.linear_model import LogisticRegression
 
 from pathsearch.bank.bank import BankConfig, ReferenceBank
-from pathsearch.errors import PathsearchError
-from pathsearch.sthlm.pairs import Pairs, label_pairs, view_pairs
+from pathsearch.sthlm.pairs import view_pairs
 from pathsearch.sthlm.search import GenerativeSearch
-from pathsearch.sthlm.train import TrainConfig, train
+from pathsearch.sthlm.train import train_label_flow
 
 Head = Literal["knn", "linear"]
 
@@ -82,15 +81,8 @@ def fit_few_shot(
     model = None
     if config.samples > 0:
         # Same-class pairs over everything in the bank, views included: samples should land where voters are.
-        parts = [label_pairs(bank.vectors, bank_labels, config.pairs_per_tile, config.seed)]
-        if has_views:
-            support = bank.project(features)
-            parts.append(view_pairs(bank.project(view_features), support[view_origin]))
-        pairs = Pairs.concat(parts)
-        if len(pairs) < 2:
-            raise PathsearchError("too few support tiles to train STHLM: give two or more tiles per class")
-        train_config = TrainConfig(max_epochs=200, patience=30, batch_size=128, seed=config.seed)
-        model, _ = train(pairs, "flow", train_config)
+        extra = [view_pairs(bank.project(view_features), bank.project(features)[view_origin])] if has_views else []
+        model = train_label_flow(bank.vectors, bank_labels, config.pairs_per_tile, config.seed, extra)
     probe = fit_probe(bank.vectors, bank_labels) if config.head == "linear" else None
     return FewShotClassifier(GenerativeSearch(bank, model), classes, config, time.perf_counter() - start, probe)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -19,6 +19,17 @@ class FeatureSet:
     paths: list[str] | None
     labels: list[str] | None
     attrs: dict[str, object]
+    coords_attrs: dict[str, object] = field(default_factory=dict)
+
+    def tile_names(self) -> list[str]:
+        """One name per row, as a user finds the tile again: its file, or QuPath's `SLIDE [x=..,y=..,w=..,h=..]`."""
+        if self.paths is not None:
+            return list(self.paths)
+        if self.coords is None or "patch_size_level0" not in self.coords_attrs:
+            return [str(i) for i in range(len(self.features))]
+        side = int(np.asarray(self.coords_attrs["patch_size_level0"]))
+        slide = Path(str(self.attrs.get("source", "slide"))).name
+        return [f"{slide} [x={x},y={y},w={side},h={side}]" for x, y in self.coords.tolist()]
 
 
 def write_features_h5(
@@ -60,6 +71,7 @@ def read_features_h5(path: Path | str) -> FeatureSet:
                 paths=strings("paths"),
                 labels=strings("labels"),
                 attrs=dict(f.attrs),
+                coords_attrs=dict(f["coords"].attrs) if "coords" in f else {},
             )
     except (OSError, KeyError) as exc:
         raise PathsearchError(f"{path}: not a features.h5 from `pathsearch embed` ({exc})") from exc

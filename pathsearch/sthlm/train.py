@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from pathsearch.errors import PathsearchError
 from pathsearch.sthlm.model import ModelKind, Predict, STHLMModel, new_model
-from pathsearch.sthlm.pairs import Pairs
+from pathsearch.sthlm.pairs import Pairs, label_pairs
 
 
 class TrainConfig(BaseModel):
@@ -104,6 +106,19 @@ def train(
     report = TrainReport(len(train_hist), best_epoch, train_hist, val_hist, time.perf_counter() - start)
     return model, report
 
+
+
+def train_label_flow(
+    vectors: np.ndarray, labels: list[str], pairs_per_item: int, seed: int, extra: Sequence[Pairs] = ()
+) -> STHLMModel:
+    """STHLM for a labelled bank: 'what else this class looks like', from same-label pairs plus `extra`.
+
+    Labelled banks (few-shot supports, tile reference sets) are small: shorter training, smaller batches."""
+    pairs = Pairs.concat([label_pairs(vectors, labels, pairs_per_item, seed), *extra])
+    if len(pairs) < 2:
+        raise PathsearchError("too few labelled tiles to train STHLM: give two or more tiles per class")
+    model, _ = train(pairs, "flow", TrainConfig(max_epochs=200, patience=30, batch_size=128, seed=seed))
+    return model
 
 Draws = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 

@@ -1,0 +1,129 @@
+"""`pathsearch search`: each query tile -> the k most similar tiles of a reference bank, plain or STHLM-widened."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pathsearch.bank.bank import BankConfig, ReferenceBank
+from pathsearch.errors import PathsearchError
+from pathsearch.io.atomic import atomic_path, write_json
+from pathsearch.io.features_h5 import FeatureSet, read_features_h5
+from pathsearch.io.manifest import new_manifest
+from pathsearch.sthlm.checkpoint import load_model, save_model
+from pathsearch.sthlm.model import SampleConfig, STHLMModel
+from pathsearch.sthlm.search import GenerativeSearch
+from pathsearch.sthlm.train import train_label_flow
+
+Progress = Callable[[str], None]
+PAIRS_PER_TILE = 8
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    out_dir: Path
+    queries: int
+    files: dict[str, Path]
+
+
+def bank_from_features(features: FeatureSet, config: BankConfig) -> ReferenceBank:
+    """A bank whose ids are the tiles' names and whose info remembers the encoder, so queries can be checked."""
+    info = {key: _plain(features.attrs[key]) for key in ("encoder", "dim", "source") if key in features.attrs}
+    return ReferenceBank.build(features.features, features.tile_names(), labels=features.labels, config=config, info=info)
+
+
+def open_bank(reference: Path, config: BankConfig) -> tuple[ReferenceBank, bool]:
+    """A saved bank folder as it is, or a features.h5 built into a bank; True when it was built here."""
+    if not reference.exists():
+        raise PathsearchError(f"--bank {reference} does not exist")
+    if reference.is_dir():
+        return ReferenceBank.load(reference), False
+    if reference.suffix != ".h5":
+        raise PathsearchError(f"--bank {reference}: give a bank folder (with bank.json) or a features.h5 from `pathsearch embed`")
+    return bank_from_features(read_features_h5(reference), config), True
+
+
+def search(
+    query: Path,
+    reference: Path,
+    out: Path,
+    k: int = 10,
+    samples: int = 0,
+    sthlm: Path | None = None,
+    bank_config: BankConfig | None = None,
+    seed: int = 0,
+    on_step: Progress | None = None,
+) -> SearchResult:
+    """Write OUT/neighbours.csv (k rows per query) and OUT/manifest.json; a bank built here is kept in OUT/bank."""
+    step = on_step or (lambda _msg: None)
+    out, query, reference = Path(out), Path(query), Path(reference)
+    t0 = time.perf_counter()
+    queries = read_features_h5(query)
+    bank, built = open_bank(reference, bank_config or BankConfig())
+    _check_encoder(bank, queries, query)
+    files = {"neighbours_csv": out / "neighbours.csv", "manifest": out / "manifest.json"}
+    if built:
+        step(f"built a {bank.config.index} bank of {len(bank)} tiles")
+        files["bank"] = bank.save(out / "bank")
+    model = None
+    if samples > 0:
+        model, trained = _sthlm_model(bank, sthlm, seed, step)
+        if trained:
+            files["sthlm"] = save_model(model, out / "sthlm")
+    step(f"searching {len(queries.features)} queries" + (f" with {samples} STHLM samples each" if samples else ""))
+    scores, rows = GenerativeSearch(bank, model, sampling=SampleConfig(seed=seed)).search(bank.project(queries.features), samples, k)
+    _write_neighbours(files["neighbours_csv"], queries.tile_names(), bank, scores, rows)
+    manifest = new_manifest(
+        "search",
+        {"k": k, "samples": samples, "seed": seed, "bank": bank.config.model_dump(), "sthlm": str(sthlm) if sthlm else None},
+        {"query": str(query.resolve()), "bank": str(reference.resolve()), "queries": len(queries.features), "bank_tiles": len(bank)},
+    )
+    manifest["timings"] = {"total_s": time.perf_counter() - t0}
+    write_json(files["manifest"], manifest)
+    return SearchResult(out, len(queries.features), files)
+
+
+def _sthlm_model(bank: ReferenceBank, sthlm: Path | None, seed: int, step: Progress) -> tuple[STHLMModel, bool]:
+    """A given checkpoint, or one trained here on the bank's labels (tile -> another tile of its class)."""
+    if sthlm is not None:
+        model = load_model(sthlm)
+        if model.net.config.dim != bank.dim:
+            raise PathsearchError(f"--sthlm {sthlm} generates {model.net.config.dim}-d vectors but the bank searches {bank.dim}-d ones")
+        return model, False
+    if bank.labels is None:
+        raise PathsearchError("the bank has no labels to train STHLM on: pass --sthlm CHECKPOINT, or --samples 0 for plain k-NN")
+    step(f"training STHLM on the bank's {len(set(bank.labels))} labels")
+    return train_label_flow(bank.vectors, bank.labels, PAIRS_PER_TILE, seed), True
+
+
+def _check_encoder(bank: ReferenceBank, queries: FeatureSet, query: Path) -> None:
+    """Equal dimensions are not enough: two 512-d encoders give unrelated spaces."""
+    ours, theirs = bank.info.get("encoder"), queries.attrs.get("encoder")
+    if ours is not None and theirs is not None and str(ours) != str(theirs):
+        raise PathsearchError(f"{query} was embedded with {theirs} but the bank with {ours}: embed both with the same --model")
+    bank.project(queries.features[:1])  # the bank's own dimension check
+
+
+def _write_neighbours(path: Path, names: list[str], bank: ReferenceBank, scores: np.ndarray, rows: np.ndarray) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["query", "rank", "match", "label", "score"])
+    for name, row_scores, row_hits in zip(names, scores, rows, strict=True):
+        for rank, (score, hit) in enumerate(zip(row_scores, row_hits, strict=True), start=1):
+            if hit < 0:
+                break
+            label = bank.labels[hit] if bank.labels is not None else ""
+            writer.writerow([name, rank, bank.ids[hit], label, f"{score:.4f}"])
+    with atomic_path(path) as tmp:
+        tmp.write_text(buffer.getvalue())
+
+
+def _plain(value: object) -> object:
+    """h5py hands back numpy scalars; bank.json wants JSON types."""
+    return value.item() if hasattr(value, "item") else value
