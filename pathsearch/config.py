@@ -8,9 +8,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pathsearch.choices import TissueMethod
 from pathsearch.errors import PathsearchError
 from pathsearch.slide.mpp import magnification_to_mpp
-from pathsearch.slide.tissue import TissueMethod
 
 
 class TileConfig(BaseModel):

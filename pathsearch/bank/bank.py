@@ -10,8 +10,9 @@ import faiss
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from pathsearch.bank.index import IndexKind, build_index
+from pathsearch.bank.index import build_index
 from pathsearch.bank.pca import apply_pca, fit_pca, load_pca, save_pca
+from pathsearch.choices import IndexKind
 from pathsearch.errors import PathsearchError
 from pathsearch.io.atomic import atomic_dir
 from pathsearch.io.manifest import package_versions

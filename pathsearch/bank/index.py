@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import faiss
 import numpy as np
 
-IndexKind = Literal["flat", "ivf", "hnsw"]
+from pathsearch.choices import IndexKind
 
 
 def build_index(vectors: np.ndarray, kind: IndexKind, nlist: int, hnsw_m: int, nprobe: int) -> faiss.Index:

@@ -7,10 +7,9 @@ from typing import Annotated
 
 import typer
 
-from pathsearch.api.classify import classify as run_classify
+from pathsearch.choices import Head
 from pathsearch.cli.common import HEAD_HELP, stderr, user_errors
 from pathsearch.config import load_tile_config
-from pathsearch.heads.classify import FewShotConfig, Head
 
 
 @user_errors
@@ -36,6 +35,10 @@ def classify(
     workers: Annotated[int, typer.Option(min=0, help="DataLoader workers for query tiles")] = 0,
 ) -> None:
     """Classify every query tile from a few labelled support tiles (STHLM-pooled k-NN votes)."""
+    # Imported here, not at the top: torch, faiss and OpenCV load only for the command that runs.
+    from pathsearch.api.classify import classify as run_classify
+    from pathsearch.heads.classify import FewShotConfig
+
     few = FewShotConfig(samples=samples, k=k, head=head, pca_dim=pca_dim, similarity_weighted=similarity_weighted, seed=seed)
     result = run_classify(
         few_shot, query, out, model, weights, support_slide, load_tile_config(config, slide_mpp=slide_mpp), few,

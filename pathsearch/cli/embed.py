@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from pathsearch.api.embed import embed as run_embed
 from pathsearch.cli.common import progress_bar, stderr, user_errors
 
 
@@ -27,6 +26,9 @@ def embed(
     half: Annotated[bool, typer.Option("--half", help="Store float16 features")] = False,
 ) -> None:
     """Embed tiles with a foundation model or the weights-free he-texture encoder."""
+    # Imported here, not at the top: torch, faiss and OpenCV load only for the command that runs.
+    from pathsearch.api.embed import embed as run_embed
+
     with progress_bar() as progress:
         task = progress.add_task(f"embedding ({model})", total=None)
         target = run_embed(

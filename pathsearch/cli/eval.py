@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from pathsearch.api.retrieval import evaluate_retrieval
 from pathsearch.cli.common import progress_bar, stderr, user_errors
 from pathsearch.errors import PathsearchError
 from pathsearch.eval.segmentation import evaluate_segmentation
 from pathsearch.io.atomic import write_json
-from pathsearch.sthlm.train import EpochCallback, TrainConfig
+
+if TYPE_CHECKING:
+    from pathsearch.sthlm.train import EpochCallback
 
 app = typer.Typer(help="Evaluate retrieval (plain k-NN vs STHLM vs control) or segmentation masks.", no_args_is_help=True)
 
@@ -42,10 +43,15 @@ def retrieval(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here")] = None,
 ) -> None:
     """Compare plain k-NN, STHLM generative search and a same-size non-generative control."""
+    # Imported here, not at the top: torch and faiss load only for the command that runs.
+    from pathsearch.api.retrieval import evaluate_retrieval
+    from pathsearch.sthlm.train import TrainConfig
+
     sweep = parse_samples(samples)
+    config = TrainConfig(seed=seed)
     with progress_bar() as progress:
         result = evaluate_retrieval(
-            dataset, split, train_split, sweep, pca_dim, TrainConfig(seed=seed), on_epoch=_epoch_bar(progress)
+            dataset, split, train_split, sweep, pca_dim, config, on_epoch=_epoch_bar(progress, config.max_epochs)
         )
     if json_out is not None:
         write_json(json_out, result)
@@ -73,9 +79,9 @@ def segmentation(
     Console().print(table)
 
 
-def _epoch_bar(progress: Any) -> Callable[[str], EpochCallback]:
+def _epoch_bar(progress: Any, max_epochs: int) -> Callable[[str], EpochCallback]:
     def start(name: str) -> EpochCallback:
-        task = progress.add_task(f"training {name}", total=TrainConfig().max_epochs)
+        task = progress.add_task(f"training {name}", total=max_epochs)
 
         def advance(epoch: int, train_loss: float, val_loss: float) -> None:
             progress.update(task, completed=epoch + 1, description=f"training {name} (val loss {val_loss:.4f})")

@@ -7,9 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pathsearch.api.search import search as run_search
-from pathsearch.bank.bank import BankConfig
-from pathsearch.bank.index import IndexKind
+from pathsearch.choices import IndexKind
 from pathsearch.cli.common import stderr, user_errors
 
 
@@ -30,6 +28,10 @@ def search(
     seed: Annotated[int, typer.Option(help="Seed for STHLM training and sampling")] = 0,
 ) -> None:
     """Find the reference tiles most similar to each query tile (plain k-NN or STHLM generative search)."""
+    # Imported here, not at the top: torch, faiss and OpenCV load only for the command that runs.
+    from pathsearch.api.search import search as run_search
+    from pathsearch.bank.bank import BankConfig
+
     result = run_search(
         query, bank, out, k, samples, sthlm, BankConfig(index=index, pca_dim=pca_dim), seed,
         on_step=lambda msg: stderr.print(f"[dim]{msg}…[/dim]"),

@@ -7,11 +7,8 @@ from typing import Annotated
 
 import typer
 
-from pathsearch.api.segment import segment as run_segment
+from pathsearch.choices import Head
 from pathsearch.cli.common import HEAD_HELP, stderr, user_errors
-from pathsearch.heads.classify import Head
-from pathsearch.heads.refine import RefineConfig
-from pathsearch.heads.segment import SegmentConfig
 
 
 @user_errors
@@ -31,6 +28,11 @@ def segment(
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Segment tissue classes from a few labelled images: dense patch votes, optionally refined."""
+    # Imported here, not at the top: torch, faiss and OpenCV load only for the command that runs.
+    from pathsearch.api.segment import segment as run_segment
+    from pathsearch.heads.refine import RefineConfig
+    from pathsearch.heads.segment import SegmentConfig
+
     voting = SegmentConfig().few_shot.model_copy(update={"samples": samples, "k": k, "head": head, "seed": seed})
     config = SegmentConfig(patch_px=patch_px, stride_px=stride_px, few_shot=voting)
     refine_config = RefineConfig(iterations=refine_iterations, seed=seed) if refine else None

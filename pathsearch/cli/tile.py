@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pathsearch.api.tile import TileResult, tile_slides
+from pathsearch.choices import TissueMethod
 from pathsearch.cli.common import progress_bar, stderr, user_errors
 from pathsearch.config import load_tile_config
-from pathsearch.slide.tissue import TissueMethod
+
+if TYPE_CHECKING:
+    from pathsearch.api.tile import TileResult
 
 
 @user_errors
@@ -42,6 +44,9 @@ def tile(
     workers: Annotated[int, typer.Option(help="Slides processed in parallel")] = 1,
 ) -> None:
     """Detect tissue and write tile coordinates (tiles.h5), tissue.geojson, thumbnail.png, manifest.json."""
+    # Imported here, not at the top: torch, faiss and OpenCV load only for the command that runs.
+    from pathsearch.api.tile import tile_slides
+
     cfg = load_tile_config(
         config,
         target_mpp=target_mpp,

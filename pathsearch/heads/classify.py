@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.linear_model import LogisticRegression
 
 from pathsearch.bank.bank import BankConfig, ReferenceBank
+from pathsearch.choices import Head
 from pathsearch.sthlm.pairs import view_pairs
 from pathsearch.sthlm.search import GenerativeSearch
 from pathsearch.sthlm.train import train_label_flow
-
-Head = Literal["knn", "linear"]
 
 
 class FewShotConfig(BaseModel):

@@ -8,9 +8,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from pathsearch.choices import TissueMethod
 from pathsearch.io.geojson import mask_rings
-
-TissueMethod = Literal["otsu", "threshold", "none"]
 
 # A brightfield slide's glass is near white; a median value below this means a dark background.
 _DARK_BACKGROUND_VALUE = 80

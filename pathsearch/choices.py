@@ -1,0 +1,10 @@
+"""The named choices users pass on the command line, importable without torch, faiss or OpenCV, so
+`pathsearch --help` and argument errors come back at once."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Head = Literal["knn", "linear"]
+IndexKind = Literal["flat", "ivf", "hnsw"]
+TissueMethod = Literal["otsu", "threshold", "none"]
