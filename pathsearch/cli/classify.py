@@ -35,7 +35,6 @@ def classify(
     workers: Annotated[int, typer.Option(min=0, help="DataLoader workers for query tiles")] = 0,
 ) -> None:
     """Classify every query tile from a few labelled support tiles (STHLM-pooled k-NN votes)."""
-    # Imported here, not at the top: torch, faiss and OpenCV load only for the command that runs.
     from pathsearch.api.classify import classify as run_classify
     from pathsearch.heads.classify import FewShotConfig
 

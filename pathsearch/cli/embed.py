@@ -26,7 +26,6 @@ def embed(
     half: Annotated[bool, typer.Option("--half", help="Store float16 features")] = False,
 ) -> None:
     """Embed tiles with a foundation model or the weights-free he-texture encoder."""
-    # Imported here, not at the top: torch, faiss and OpenCV load only for the command that runs.
     from pathsearch.api.embed import embed as run_embed
 
     with progress_bar() as progress:

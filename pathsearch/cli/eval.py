@@ -12,7 +12,6 @@ from rich.table import Table
 
 from pathsearch.cli.common import progress_bar, stderr, user_errors
 from pathsearch.errors import PathsearchError
-from pathsearch.eval.segmentation import evaluate_segmentation
 from pathsearch.io.atomic import write_json
 
 if TYPE_CHECKING:
@@ -43,7 +42,6 @@ def retrieval(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here")] = None,
 ) -> None:
     """Compare plain k-NN, STHLM generative search and a same-size non-generative control."""
-    # Imported here, not at the top: torch and faiss load only for the command that runs.
     from pathsearch.api.retrieval import evaluate_retrieval
     from pathsearch.sthlm.train import TrainConfig
 
@@ -68,6 +66,8 @@ def segmentation(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here")] = None,
 ) -> None:
     """Dice and IoU per class, per image and averaged; files are matched by stem."""
+    from pathsearch.eval.segmentation import evaluate_segmentation
+
     result = evaluate_segmentation(pred, gt)
     if json_out is not None:
         write_json(json_out, result)

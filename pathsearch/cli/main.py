@@ -1,4 +1,7 @@
-"""The `pathsearch` command; each subcommand lives in its own module."""
+"""The `pathsearch` command; each subcommand lives in its own module.
+
+Command modules import their API inside the command function, so `pathsearch --help` and argument
+errors do not wait for torch, faiss and OpenCV to load (tests/test_cli_startup.py keeps it so)."""
 
 from __future__ import annotations
 

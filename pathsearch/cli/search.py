@@ -28,7 +28,6 @@ def search(
     seed: Annotated[int, typer.Option(help="Seed for STHLM training and sampling")] = 0,
 ) -> None:
     """Find the reference tiles most similar to each query tile (plain k-NN or STHLM generative search)."""
-    # Imported here, not at the top: torch, faiss and OpenCV load only for the command that runs.
     from pathsearch.api.search import search as run_search
     from pathsearch.bank.bank import BankConfig
 

@@ -28,7 +28,6 @@ def segment(
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Segment tissue classes from a few labelled images: dense patch votes, optionally refined."""
-    # Imported here, not at the top: torch, faiss and OpenCV load only for the command that runs.
     from pathsearch.api.segment import segment as run_segment
     from pathsearch.heads.refine import RefineConfig
     from pathsearch.heads.segment import SegmentConfig

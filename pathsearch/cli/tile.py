@@ -44,7 +44,6 @@ def tile(
     workers: Annotated[int, typer.Option(help="Slides processed in parallel")] = 1,
 ) -> None:
     """Detect tissue and write tile coordinates (tiles.h5), tissue.geojson, thumbnail.png, manifest.json."""
-    # Imported here, not at the top: torch, faiss and OpenCV load only for the command that runs.
     from pathsearch.api.tile import tile_slides
 
     cfg = load_tile_config(
