@@ -126,6 +126,29 @@ def test_segment_two_textures_and_eval(tmp_path):
     assert_one_line_error(run_cli("segment", query, "--few-shot", support, "-o", out), "but its mask is 100x192")
 
 
+def test_segment_uses_export_class_names_and_skips_unreadable_queries(tmp_path):
+    support, query, mask = _two_texture_exports(tmp_path)
+    (support / "img-tiles.json").write_text(json.dumps({"labels": {"Stroma": 0, "Gland": 1}}))
+    (query / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    proc = run_cli("segment", query, "--few-shot", support, "-o", out, "--patch-px", "64", "--samples", "0")
+    # The readable image is segmented with the export's names; the broken one is named and the exit is 1.
+    assert proc.returncode == 1
+    assert_one_line_error(proc, "broken.png: unreadable image")
+    predicted = np.asarray(Image.open(out / "img [x=0,y=0,w=288,h=192]-labelled.png"))
+    assert (predicted == mask).mean() > 0.9  # masks keep the label values, not the names
+    geo = json.loads((out / "img [x=0,y=0,w=288,h=192].geojson").read_text())
+    assert {f["properties"]["classification"]["name"] for f in geo["features"]} == {"Stroma", "Gland"}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["classes"] == {"0": "Stroma", "1": "Gland"} and list(manifest["failed"]) == [str(query / "broken.png")]
+    assert not (out / "broken-labelled.png").exists()
+
+    (support / "img-tiles.json").write_text(json.dumps({"labels": {"Stroma": 0}}))
+    proc = run_cli("segment", query, "--few-shot", support, "-o", tmp_path / "out2")
+    assert_one_line_error(proc, "label 1 is not named in the export's -tiles.json")
+    assert not (tmp_path / "out2").exists()
+
+
 def test_segment_linear_head(tmp_path):
     support, query, mask = _two_texture_exports(tmp_path)
     out = tmp_path / "out"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,15 @@ from pathsearch.io.atomic import write_json
 from pathsearch.io.geojson import mask_rings, polygon_feature, write_feature_collection
 from pathsearch.io.manifest import new_manifest
 from pathsearch.io.qupath import parse_tile_name
-from pathsearch.io.tile_sources import IMAGE_EXTS, MASK_SUFFIX, mask_for, read_mask, read_rgb
+from pathsearch.io.tile_sources import (
+    IMAGE_EXTS,
+    MASK_SUFFIX,
+    check_named,
+    label_names,
+    mask_for,
+    read_mask,
+    read_rgb,
+)
 from pathsearch.viz.overlay import class_colours, mask_overlay
 from pathsearch.viz.thumbnail import write_png
 
@@ -24,23 +33,29 @@ from pathsearch.viz.thumbnail import write_png
 class SegmentResult:
     out_dir: Path
     masks: list[Path]
+    failed: dict[Path, str] = field(default_factory=dict)  # query image -> why it was skipped
 
 
 def segment(
     support: Path, query: Path, out: Path, model: str = "he-texture", weights: Path | None = None,
     config: SegmentConfig | None = None, refine: RefineConfig | None = None,
+    on_image: Callable[[int, int], None] | None = None,
 ) -> SegmentResult:
+    """Label masks, overlays and GeoJSON per query image; an unreadable query image is reported, not fatal."""
     config = config or SegmentConfig()
     out = Path(out)
-    images, masks = _support(Path(support))
+    images, masks, names = _support(Path(support))
     values = sorted({int(v) for m in masks for v in np.unique(m)})
-    classes = [str(v) for v in values]
+    classes = [names.get(v, str(v)) for v in values]
     encoder = build_encoder(model, weights)
     patches, labels = support_patches(images, masks, values, config)
     classifier = fit_segmenter(patches, labels, encoder, config)
-    query_paths = _images(Path(query))
-    query_images = [read_rgb(p) for p in query_paths]
-    probs = [class_probabilities(img, classifier, encoder, config) for img in query_images]
+    query_paths, query_images, failed = _read_queries(_images(Path(query)))
+    probs = []
+    for img in query_images:
+        probs.append(class_probabilities(img, classifier, encoder, config))
+        if on_image is not None:
+            on_image(len(probs), len(query_images))
     if refine is not None:
         targets = [np.searchsorted(values, m).astype(np.uint8) for m in masks]
         targets += [pseudo_labels(p, refine.pseudo_label_min_prob) for p in probs]
@@ -62,8 +77,23 @@ def segment(
         {"support": str(Path(support).resolve()), "query": str(Path(query).resolve()), "images": len(written)},
     )
     manifest["counts"] = {"support_images": len(images), "support_patches": len(patches), "labels": values}
+    manifest["classes"] = dict(zip(map(str, values), classes, strict=True))
+    manifest["failed"] = {str(p): why for p, why in failed.items()}
     write_json(out / "manifest.json", manifest)
-    return SegmentResult(out, written)
+    return SegmentResult(out, written, failed)
+
+
+def _read_queries(paths: list[Path]) -> tuple[list[Path], list[np.ndarray], dict[Path, str]]:
+    readable, images, failed = [], [], {}
+    for path in paths:
+        try:
+            images.append(read_rgb(path))
+            readable.append(path)
+        except PathsearchError as exc:
+            failed[path] = str(exc)
+    if not readable:
+        raise PathsearchError(f"none of the {len(paths)} query images could be read: {next(iter(failed.values()))}")
+    return readable, images, failed
 
 
 def _images(folder: Path) -> list[Path]:
@@ -75,8 +105,9 @@ def _images(folder: Path) -> list[Path]:
     return paths
 
 
-def _support(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    images, masks = [], []
+def _support(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray], dict[int, str]]:
+    """Support images and masks, and the export's class names (values stay the masks' own)."""
+    images, masks, names = [], [], label_names(folder)
     for path in _images(folder):
         mask_path = mask_for(path)
         if mask_path is None:
@@ -87,11 +118,12 @@ def _support(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
                 f"{path.name} is {image.shape[1]}x{image.shape[0]} px but its mask is {mask.shape[1]}x{mask.shape[0]}; "
                 "export image and labels at the same downsample"
             )
+        check_named(mask_path, [int(v) for v in np.unique(mask)], names)
         images.append(image)
         masks.append(mask)
     if not images:
         raise PathsearchError(f"{folder}: no image has a '{MASK_SUFFIX}' mask beside it; export labels from QuPath")
-    return images, masks
+    return images, masks, names
 
 
 def _write_polygons(path: Path, class_map: np.ndarray, classes: list[str], image_name: str) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from pathsearch.choices import Head
-from pathsearch.cli.common import HEAD_HELP, stderr, user_errors
+from pathsearch.cli.common import HEAD_HELP, progress_bar, stderr, user_errors
 
 
 @user_errors
@@ -35,5 +35,14 @@ def segment(
     voting = SegmentConfig().few_shot.model_copy(update={"samples": samples, "k": k, "head": head, "seed": seed})
     config = SegmentConfig(patch_px=patch_px, stride_px=stride_px, few_shot=voting)
     refine_config = RefineConfig(iterations=refine_iterations, seed=seed) if refine else None
-    result = run_segment(few_shot, query, out, model, weights, config, refine_config)
+    with progress_bar() as progress:
+        task = progress.add_task("segmenting", total=None)
+        result = run_segment(
+            few_shot, query, out, model, weights, config, refine_config,
+            on_image=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     stderr.print(f"{len(result.masks)} label masks, overlays and GeoJSON -> {result.out_dir}")
+    for why in result.failed.values():
+        stderr.print(f"[red]error:[/red] {why}")
+    if result.failed:
+        raise typer.Exit(1)

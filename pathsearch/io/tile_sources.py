@@ -86,14 +86,21 @@ def mask_for(image: Path) -> Path | None:
 def _mask_label(mask_path: Path, names: dict[int, str]) -> str:
     values = read_mask(mask_path)
     value = int(Counter(values.ravel().tolist()).most_common(1)[0][0])
-    if names and value not in names:
-        raise PathsearchError(
-            f"{mask_path}: label {value} is not named in the export's -tiles.json ({names}); fix the mapping"
-        )
+    check_named(mask_path, [value], names)
     return names.get(value, str(value))
 
 
-def _label_names(folder: Path) -> dict[int, str]:
+def check_named(mask_path: Path, values: list[int], names: dict[int, str]) -> None:
+    """With a name mapping, every label value must be in it: an unnamed value is a broken export."""
+    unnamed = [v for v in values if names and v not in names]
+    if unnamed:
+        raise PathsearchError(
+            f"{mask_path}: label {unnamed[0]} is not named in the export's -tiles.json ({names}); fix the mapping"
+        )
+
+
+def label_names(folder: Path) -> dict[int, str]:
+    """Label value -> class name from a QuPath export's `*-tiles.json`; empty when it has none."""
     for meta in folder.glob("*-tiles.json"):
         data = json.loads(meta.read_text())
         labels = data.get("labels", data) if isinstance(data, dict) else {}
@@ -118,7 +125,7 @@ def folder_tiles(folder: Path) -> FolderTiles:
     else:
         masks = [mask_for(p) for p in images]
         if all(masks):
-            names = _label_names(folder)
+            names = label_names(folder)
             labels = [_mask_label(m, names) for m in masks if m]
     return FolderTiles(images, labels, [parse_tile_name(p.name) for p in images])
 
