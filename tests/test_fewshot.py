@@ -13,6 +13,7 @@ from pathsearch.heads.classify import FewShotConfig, fit_few_shot
 from pipelines.fewshot_draws import draw_accuracies
 from tests.cli import assert_one_line_error, run_cli
 from tests.conftest import real_data
+from tests.synthetic import write_svs
 
 COLOURS = {"pink": (230, 120, 170), "purple": (90, 40, 140)}
 
@@ -147,6 +148,30 @@ def test_segment_uses_export_class_names_and_skips_unreadable_queries(tmp_path):
     proc = run_cli("segment", query, "--few-shot", support, "-o", tmp_path / "out2")
     assert_one_line_error(proc, "label 1 is not named in the export's -tiles.json")
     assert not (tmp_path / "out2").exists()
+
+
+def test_segment_slide_region_maps_back_to_level0(tmp_path):
+    """A 1152x768 px box of a 2048x1536 slide (pink | purple at x=1728), read at downsample 4: 288x192 px."""
+    support, _, _ = _two_texture_exports(tmp_path)
+    slide_rgb = np.concatenate([_tile(COLOURS["pink"], 5, 2048)[:1536, :1728], _tile(COLOURS["purple"], 6, 2048)[:1536, :320]], axis=1)
+    slide = write_svs(tmp_path / "slide.svs", slide_rgb)
+    out = tmp_path / "out"
+    args = ("--patch-px", "64", "--samples", "0", "--region", "896,384,1152,768", "--region-downsample", "4")
+    proc = run_cli("segment", slide, "--few-shot", support, "-o", out, *args)
+    assert proc.returncode == 0, proc.stderr
+    stem = "slide [d=4,x=896,y=384,w=1152,h=768]"
+    predicted = np.asarray(Image.open(out / f"{stem}-labelled.png"))
+    assert predicted.shape == (192, 288)  # 1152x768 level-0 px at downsample 4
+    expected = np.zeros_like(predicted)
+    expected[:, (1728 - 896) // 4 :] = 1
+    assert (predicted == expected).mean() > 0.9
+    geo = json.loads((out / f"{stem}.geojson").read_text())
+    xs = [x for f in geo["features"] if f["properties"]["classification"]["name"] == "1" for x, _ in f["geometry"]["coordinates"][0]]
+    assert 896 <= min(xs) and abs(np.percentile(xs, 5) - 1728) < 64 and max(xs) <= 2048  # level-0 px
+    assert json.loads((out / "manifest.json").read_text())["params"]["region"]["box_level0"] == [896, 384, 1152, 768]
+    for bad, needle in ((("--region", "0,0,5000,10"), "slide.svs: region x=0,y=0,w=5000,h=10 is not inside the slide's 2048x1536 px"), ((), "is not an image")):
+        assert_one_line_error(run_cli("segment", slide, "--few-shot", support, "-o", tmp_path / "bad", *bad), needle)
+    assert_one_line_error(run_cli("segment", slide, "--few-shot", support, "-o", out, "--region", "1,2,3"), "four integers")
 
 
 def test_segment_linear_head(tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ from pathsearch.heads.segment import SegmentConfig, class_probabilities, fit_seg
 from pathsearch.io.atomic import write_json
 from pathsearch.io.geojson import mask_rings, polygon_feature, write_feature_collection
 from pathsearch.io.manifest import new_manifest
-from pathsearch.io.qupath import parse_tile_name
+from pathsearch.io.qupath import TileName, format_tile_name, parse_tile_name
 from pathsearch.io.tile_sources import (
     IMAGE_EXTS,
     MASK_SUFFIX,
@@ -25,6 +25,8 @@ from pathsearch.io.tile_sources import (
     read_mask,
     read_rgb,
 )
+from pathsearch.slide.open import open_slide
+from pathsearch.slide.tiling import read_box
 from pathsearch.viz.overlay import class_colours, mask_overlay
 from pathsearch.viz.thumbnail import write_png
 
@@ -36,21 +38,34 @@ class SegmentResult:
     failed: dict[Path, str] = field(default_factory=dict)  # query image -> why it was skipped
 
 
+@dataclass(frozen=True)
+class SlideRegion:
+    """A query read from a slide: a level-0 box, at the support export's downsample unless given."""
+
+    box_level0: tuple[int, int, int, int]
+    downsample: float | None = None
+
+
 def segment(
     support: Path, query: Path, out: Path, model: str = "he-texture", weights: Path | None = None,
     config: SegmentConfig | None = None, refine: RefineConfig | None = None,
-    on_image: Callable[[int, int], None] | None = None,
+    on_image: Callable[[int, int], None] | None = None, region: SlideRegion | None = None,
 ) -> SegmentResult:
-    """Label masks, overlays and GeoJSON per query image; an unreadable query image is reported, not fatal."""
+    """Label masks, overlays and GeoJSON per query image (or for one `region` of the slide `query`).
+
+    An unreadable query image is reported, not fatal."""
     config = config or SegmentConfig()
     out = Path(out)
     images, masks, names = _support(Path(support))
     values = sorted({int(v) for m in masks for v in np.unique(m)})
     classes = [names.get(v, str(v)) for v in values]
+    if region is None:  # queries are read before any embedding, so their errors come at once
+        query_paths, query_images, failed = _read_queries(_images(Path(query)))
+    else:
+        query_paths, query_images, failed = _read_region(Path(query), region, Path(support))
     encoder = build_encoder(model, weights)
     patches, labels = support_patches(images, masks, values, config)
     classifier = fit_segmenter(patches, labels, encoder, config)
-    query_paths, query_images, failed = _read_queries(_images(Path(query)))
     probs = []
     for img in query_images:
         probs.append(class_probabilities(img, classifier, encoder, config))
@@ -73,7 +88,10 @@ def segment(
         written.append(target)
     manifest = new_manifest(
         "segment",
-        {"model": model, **config.model_dump(), "refine": refine.model_dump() if refine else None, **encoder.provenance()},
+        {
+            "model": model, **config.model_dump(), "refine": refine.model_dump() if refine else None,
+            "region": asdict(region) if region else None, **encoder.provenance(),
+        },
         {"support": str(Path(support).resolve()), "query": str(Path(query).resolve()), "images": len(written)},
     )
     manifest["counts"] = {"support_images": len(images), "support_patches": len(patches), "labels": values}
@@ -96,8 +114,27 @@ def _read_queries(paths: list[Path]) -> tuple[list[Path], list[np.ndarray], dict
     return readable, images, failed
 
 
+def _read_region(slide_path: Path, region: SlideRegion, support: Path) -> tuple[list[Path], list[np.ndarray], dict[Path, str]]:
+    """The region as one query image, named as QuPath names an exported region so outputs map back to level 0."""
+    downsample = region.downsample or _export_downsample(support)
+    with open_slide(slide_path) as slide:
+        image = read_box(slide, region.box_level0, downsample)
+    name = format_tile_name(TileName(slide_path.stem, *region.box_level0, downsample=downsample), "png")
+    return [slide_path.with_name(name)], [image], {}
+
+
+def _export_downsample(folder: Path) -> float:
+    """The `d=` the support images were exported at (1 when their names carry none)."""
+    found = {(name.downsample or 1.0) for p in _images(folder) if (name := parse_tile_name(p.name))}
+    if len(found) > 1:
+        raise PathsearchError(f"{folder}: support images were exported at downsamples {sorted(found)}; give --region-downsample")
+    return found.pop() if found else 1.0
+
+
 def _images(folder: Path) -> list[Path]:
     if folder.is_file():
+        if folder.suffix.lower() not in IMAGE_EXTS:
+            raise PathsearchError(f"{folder} is not an image; to segment part of a slide give --region X,Y,W,H (level-0 px)")
         return [folder]
     paths = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_EXTS and not p.stem.endswith(MASK_SUFFIX))
     if not paths:

@@ -22,7 +22,7 @@ def classify(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder")],
     model: Annotated[str, typer.Option(help="Encoder: he-texture, pathgen-clip, open_clip:ARCH, timm:NAME")] = "he-texture",
     weights: Annotated[Path | None, typer.Option(help="Encoder checkpoint")] = None,
-    support_slide: Annotated[Path | None, typer.Option(help="Slide the GeoJSON support is drawn on [the query slide]")] = None,
+    support_slide: Annotated[Path | None, typer.Option(help="Slide the GeoJSON support is drawn on (default the query slide)")] = None,
     samples: Annotated[int, typer.Option(min=0, help="STHLM samples per query; 0 = plain k-NN")] = 10,
     k: Annotated[int, typer.Option(min=1, help="Neighbours per probe (support views count as neighbours)")] = 1,
     head: Annotated[Head, typer.Option(help=HEAD_HELP)] = "knn",

@@ -9,11 +9,14 @@ import typer
 
 from pathsearch.choices import Head
 from pathsearch.cli.common import HEAD_HELP, progress_bar, stderr, user_errors
+from pathsearch.errors import PathsearchError
 
 
 @user_errors
 def segment(
-    query: Annotated[Path, typer.Argument(help="An image or a folder of images (QuPath export layout or plain)")],
+    query: Annotated[
+        Path, typer.Argument(help="An image, a folder of images (QuPath export layout or plain), or a slide with --region")
+    ],
     few_shot: Annotated[Path, typer.Option("--few-shot", help="QuPath export folder: images with -labelled masks")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder")],
     model: Annotated[str, typer.Option(help="Encoder for patch embeddings")] = "he-texture",
@@ -26,8 +29,13 @@ def segment(
     refine: Annotated[bool, typer.Option("--refine", help="Train a U-Net on support + confident votes")] = False,
     refine_iterations: Annotated[int, typer.Option(min=1)] = 300,
     seed: Annotated[int, typer.Option()] = 0,
+    region: Annotated[str | None, typer.Option(help="X,Y,W,H in level-0 px: segment this box of the slide QUERY")] = None,
+    region_downsample: Annotated[
+        float | None, typer.Option(min=1.0, help="Level-0 px per px for --region (default: the support export's d=, else 1)")
+    ] = None,
 ) -> None:
     """Segment tissue classes from a few labelled images: dense patch votes, optionally refined."""
+    from pathsearch.api.segment import SlideRegion
     from pathsearch.api.segment import segment as run_segment
     from pathsearch.heads.refine import RefineConfig
     from pathsearch.heads.segment import SegmentConfig
@@ -40,9 +48,18 @@ def segment(
         result = run_segment(
             few_shot, query, out, model, weights, config, refine_config,
             on_image=lambda done, total: progress.update(task, completed=done, total=total),
+            region=SlideRegion(parse_box(region), region_downsample) if region else None,
         )
     stderr.print(f"{len(result.masks)} label masks, overlays and GeoJSON -> {result.out_dir}")
     for why in result.failed.values():
         stderr.print(f"[red]error:[/red] {why}")
     if result.failed:
         raise typer.Exit(1)
+
+
+def parse_box(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise PathsearchError(f"--region '{text}' must be four integers X,Y,W,H in level-0 px, e.g. 10000,8000,2000,1500") from None
+    return x, y, w, h

@@ -22,22 +22,22 @@ def tile(
     config: Annotated[
         Path | None, typer.Option(help="YAML preset, e.g. wsi_configs/default-20x-224.yaml")
     ] = None,
-    target_mpp: Annotated[float | None, typer.Option(help="Tile resolution in um/px [default 0.5]")] = None,
+    target_mpp: Annotated[float | None, typer.Option(help="Tile resolution in um/px (default 0.5)")] = None,
     magnification: Annotated[
         float | None, typer.Option(help="Tile resolution as objective power (20 = 0.5 um/px)")
     ] = None,
     tile_size: Annotated[
-        int | None, typer.Option(help="Tile side in px at the target resolution [224]")
+        int | None, typer.Option(help="Tile side in px at the target resolution (default 224)")
     ] = None,
     overlap: Annotated[
-        int | None, typer.Option(help="Overlap between tiles in px at the target resolution [0]")
+        int | None, typer.Option(help="Overlap between tiles in px at the target resolution (default 0)")
     ] = None,
-    min_tissue: Annotated[float | None, typer.Option(help="Minimum tissue fraction per tile [0.5]")] = None,
+    min_tissue: Annotated[float | None, typer.Option(help="Minimum tissue fraction per tile (default 0.5)")] = None,
     tissue: Annotated[
-        TissueMethod | None, typer.Option(help="Tissue detection: otsu, threshold or none [otsu]")
+        TissueMethod | None, typer.Option(help="Tissue detection: otsu, threshold or none (default otsu)")
     ] = None,
     tissue_threshold: Annotated[
-        float | None, typer.Option(help="Signal floor/threshold on 0-255 [20]")
+        float | None, typer.Option(help="Signal floor/threshold on 0-255 (default 20)")
     ] = None,
     slide_mpp: Annotated[float | None, typer.Option(help="Override the slide's level-0 um/px")] = None,
     save_tiles: Annotated[str | None, typer.Option(help="Also write tile images: png or jpg")] = None,

@@ -75,6 +75,25 @@ def read_tile(
     return cv2.resize(tile, (patch_size, patch_size), interpolation=cv2.INTER_AREA)
 
 
+def read_box(slide: Slide, box_level0: tuple[int, int, int, int], downsample: float, tolerance: float = 0.05) -> np.ndarray:
+    """A level-0 box (x, y, w, h) as an image at `downsample` level-0 px per px, as QuPath exports regions.
+
+    Read from the coarsest level not coarser than `downsample`, then resized; never upsampled."""
+    x, y, w, h = box_level0
+    width, height = slide.dimensions
+    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
+        raise SlideError(f"{slide.path.name}: region x={x},y={y},w={w},h={h} is not inside the slide's {width}x{height} px")
+    if downsample < 1.0 - tolerance:
+        raise SlideError(f"downsample {downsample:g} would upsample {slide.path.name}'s full resolution; use 1 or more")
+    level = slide.best_level_for_downsample(downsample, tolerance)
+    level_ds = slide.level_downsamples[level]
+    region = slide.read_region((x, y), level, (max(1, round(w / level_ds)), max(1, round(h / level_ds))))
+    out_size = (max(1, round(w / downsample)), max(1, round(h / downsample)))
+    if region.shape[1::-1] == out_size:
+        return region
+    return cv2.resize(region, out_size, interpolation=cv2.INTER_AREA)
+
+
 def integral_image(mask: np.ndarray) -> np.ndarray:
     """Summed-area table with a zero first row and column."""
     return cv2.integral(mask.astype(np.uint8), sdepth=cv2.CV_64F)
