@@ -17,7 +17,7 @@ from pathsearch.eval.segmentation import evaluate_segmentation
 from pathsearch.heads.refine import RefineConfig
 from pathsearch.heads.segment import SegmentConfig
 from pathsearch.io.atomic import write_json
-from pathsearch.io.tile_sources import IMAGE_EXTS, MASK_SUFFIX, mask_for
+from pathsearch.io.exports import export_items
 
 DEFAULT_SUPPORT = ("glas_testA_25", "glas_testA_30", "glas_testB_3")
 
@@ -27,11 +27,9 @@ def split(export: Path, support_stems: tuple[str, ...], work: Path) -> tuple[Pat
     support, query = work / "support", work / "query"
     for folder in (support, query):
         folder.mkdir(parents=True, exist_ok=True)
-    images = sorted(p for p in export.iterdir() if p.suffix.lower() in IMAGE_EXTS and not p.stem.endswith(MASK_SUFFIX))
-    for image in images:
-        target = support if image.stem.split(" [")[0] in support_stems else query
-        mask = mask_for(image)
-        for path in (image, mask) if mask else (image,):
+    for item in export_items(export.iterdir()):
+        target = support if item.image.stem.split(" [")[0] in support_stems else query
+        for path in (item.image, item.mask) if item.mask else (item.image,):
             shutil.copy2(path, target / path.name)
     return support, query
 

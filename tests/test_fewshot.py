@@ -174,6 +174,21 @@ def test_segment_slide_region_maps_back_to_level0(tmp_path):
     assert_one_line_error(run_cli("segment", slide, "--few-shot", support, "-o", out, "--region", "1,2,3"), "four integers")
 
 
+def test_segment_reads_custom_label_ids_and_same_stem_label_images(tmp_path):
+    support, query, mask = _two_texture_exports(tmp_path)
+    name = "img [x=0,y=0,w=288,h=192]"
+    (support / f"{name}-labelled.png").rename(support / f"{name}-mask.png")  # labeledImageId("-mask")
+    Image.open(query / f"{name}.png").save(query / f"{name}.jpg", quality=95)  # labeledImageExtension(".png"):
+    (query / f"{name}-labelled.png").replace(query / f"{name}.png")  # the label image takes the .png name
+    out = tmp_path / "out"
+    proc = run_cli("segment", query, "--few-shot", support, "-o", out, "--patch-px", "64", "--samples", "0", "--label-id", "-mask")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.glob("*-labelled.png")) == [f"{name}-labelled.png"]  # the .png was not a query
+    assert (np.asarray(Image.open(out / f"{name}-labelled.png")) == mask).mean() > 0.9
+    proc = run_cli("segment", query, "--few-shot", support, "-o", tmp_path / "out2")
+    assert_one_line_error(proc, "no image has a label image beside it")
+
+
 def test_segment_linear_head(tmp_path):
     support, query, mask = _two_texture_exports(tmp_path)
     out = tmp_path / "out"

@@ -23,6 +23,7 @@ from pathsearch.heads.augment import augmented_views
 from pathsearch.heads.classify import FewShotConfig, fit_few_shot
 from pathsearch.heads.support import load_support
 from pathsearch.io.atomic import atomic_path, write_json
+from pathsearch.io.exports import MASK_SUFFIX
 from pathsearch.io.features_h5 import read_features_h5
 from pathsearch.io.geojson import polygon_feature, write_feature_collection
 from pathsearch.io.manifest import new_manifest
@@ -55,6 +56,7 @@ def classify(
     batch_size: int = 32,
     workers: int = 0,
     on_step: Progress | None = None,
+    label_id: str = MASK_SUFFIX,
 ) -> ClassifyResult:
     config = config or FewShotConfig()
     tile_config = tile_config or TileConfig()
@@ -65,7 +67,8 @@ def classify(
     encoder = build_encoder(model, weights)
     step("embedding support tiles")
     support_feats, labels, view_feats, view_origin = _support_features(
-        Path(support), support_slide or (query if query.is_file() else None), tile_config, encoder, config, batch_size
+        Path(support), support_slide or (query if query.is_file() else None), tile_config, encoder, config, batch_size,
+        label_id,
     )
     step("tiling and embedding queries")
     source = _query_source(query, out, tile_config)
@@ -103,7 +106,8 @@ def classify(
 
 
 def _support_features(
-    support: Path, slide: Path | None, tile_config: TileConfig, encoder: Encoder, config: FewShotConfig, batch_size: int
+    support: Path, slide: Path | None, tile_config: TileConfig, encoder: Encoder, config: FewShotConfig, batch_size: int,
+    label_id: str,
 ) -> tuple[np.ndarray, list[str], np.ndarray | None, np.ndarray | None]:
     """features.h5 from `pathsearch embed` (no images, so no augmented views), or tiles embedded here."""
     if support.suffix == ".h5":
@@ -117,7 +121,7 @@ def _support_features(
                 "embed support and queries with the same model"
             )
         return features.features.astype(np.float32), features.labels, None, None
-    tiles, labels = load_support(support, slide, tile_config)
+    tiles, labels = load_support(support, slide, tile_config, label_id)
     feats = embed_tiles(tiles, encoder, batch_size)
     if config.views_per_tile == 0:
         return feats, labels, None, None

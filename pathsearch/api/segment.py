@@ -13,18 +13,11 @@ from pathsearch.errors import PathsearchError
 from pathsearch.heads.refine import RefineConfig, predict_refined, pseudo_labels, train_refiner
 from pathsearch.heads.segment import SegmentConfig, class_probabilities, fit_segmenter, support_patches
 from pathsearch.io.atomic import write_json
+from pathsearch.io.exports import IMAGE_EXTS, MASK_SUFFIX, ExportItem, export_items
 from pathsearch.io.geojson import mask_rings, polygon_feature, write_feature_collection
 from pathsearch.io.manifest import new_manifest
 from pathsearch.io.qupath import TileName, format_tile_name, parse_tile_name
-from pathsearch.io.tile_sources import (
-    IMAGE_EXTS,
-    MASK_SUFFIX,
-    check_named,
-    label_names,
-    mask_for,
-    read_mask,
-    read_rgb,
-)
+from pathsearch.io.tile_sources import check_named, label_names, read_mask, read_rgb
 from pathsearch.slide.open import open_slide
 from pathsearch.slide.tiling import read_box
 from pathsearch.viz.overlay import class_colours, mask_overlay
@@ -50,19 +43,22 @@ def segment(
     support: Path, query: Path, out: Path, model: str = "he-texture", weights: Path | None = None,
     config: SegmentConfig | None = None, refine: RefineConfig | None = None,
     on_image: Callable[[int, int], None] | None = None, region: SlideRegion | None = None,
+    label_id: str = MASK_SUFFIX,
 ) -> SegmentResult:
     """Label masks, overlays and GeoJSON per query image (or for one `region` of the slide `query`).
 
-    An unreadable query image is reported, not fatal."""
+    An unreadable query image is reported, not fatal. Masks are written as `<stem>-labelled.png` whatever
+    `label_id` the support export used."""
     config = config or SegmentConfig()
     out = Path(out)
-    images, masks, names = _support(Path(support))
+    images, masks, names = _support(Path(support), label_id)
     values = sorted({int(v) for m in masks for v in np.unique(m)})
     classes = [names.get(v, str(v)) for v in values]
     if region is None:  # queries are read before any embedding, so their errors come at once
-        query_paths, query_images, failed = _read_queries(_images(Path(query)))
+        query_paths, query_images, failed = _read_queries([item.image for item in _items(Path(query), label_id)])
     else:
-        query_paths, query_images, failed = _read_region(Path(query), region, Path(support))
+        downsample = region.downsample or _export_downsample(Path(support), label_id)
+        query_paths, query_images, failed = _read_region(Path(query), region.box_level0, downsample)
     encoder = build_encoder(model, weights)
     patches, labels = support_patches(images, masks, values, config)
     classifier = fit_segmenter(patches, labels, encoder, config)
@@ -114,39 +110,40 @@ def _read_queries(paths: list[Path]) -> tuple[list[Path], list[np.ndarray], dict
     return readable, images, failed
 
 
-def _read_region(slide_path: Path, region: SlideRegion, support: Path) -> tuple[list[Path], list[np.ndarray], dict[Path, str]]:
+def _read_region(
+    slide_path: Path, box_level0: tuple[int, int, int, int], downsample: float
+) -> tuple[list[Path], list[np.ndarray], dict[Path, str]]:
     """The region as one query image, named as QuPath names an exported region so outputs map back to level 0."""
-    downsample = region.downsample or _export_downsample(support)
     with open_slide(slide_path) as slide:
-        image = read_box(slide, region.box_level0, downsample)
-    name = format_tile_name(TileName(slide_path.stem, *region.box_level0, downsample=downsample), "png")
+        image = read_box(slide, box_level0, downsample)
+    name = format_tile_name(TileName(slide_path.stem, *box_level0, downsample=downsample), "png")
     return [slide_path.with_name(name)], [image], {}
 
 
-def _export_downsample(folder: Path) -> float:
+def _export_downsample(folder: Path, label_id: str) -> float:
     """The `d=` the support images were exported at (1 when their names carry none)."""
-    found = {(name.downsample or 1.0) for p in _images(folder) if (name := parse_tile_name(p.name))}
+    found = {(name.downsample or 1.0) for item in _items(folder, label_id) if (name := parse_tile_name(item.image.name))}
     if len(found) > 1:
         raise PathsearchError(f"{folder}: support images were exported at downsamples {sorted(found)}; give --region-downsample")
     return found.pop() if found else 1.0
 
 
-def _images(folder: Path) -> list[Path]:
+def _items(folder: Path, label_id: str) -> list[ExportItem]:
     if folder.is_file():
         if folder.suffix.lower() not in IMAGE_EXTS:
             raise PathsearchError(f"{folder} is not an image; to segment part of a slide give --region X,Y,W,H (level-0 px)")
-        return [folder]
-    paths = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_EXTS and not p.stem.endswith(MASK_SUFFIX))
-    if not paths:
+        return [ExportItem(folder, None)]
+    items = export_items(folder.glob("*"), label_id)
+    if not items:
         raise PathsearchError(f"{folder}: no images to segment")
-    return paths
+    return items
 
 
-def _support(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray], dict[int, str]]:
+def _support(folder: Path, label_id: str) -> tuple[list[np.ndarray], list[np.ndarray], dict[int, str]]:
     """Support images and masks, and the export's class names (values stay the masks' own)."""
     images, masks, names = [], [], label_names(folder)
-    for path in _images(folder):
-        mask_path = mask_for(path)
+    for item in _items(folder, label_id):
+        path, mask_path = item.image, item.mask
         if mask_path is None:
             continue
         image, mask = read_rgb(path), read_mask(mask_path)
@@ -159,7 +156,10 @@ def _support(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray], dict[int
         images.append(image)
         masks.append(mask)
     if not images:
-        raise PathsearchError(f"{folder}: no image has a '{MASK_SUFFIX}' mask beside it; export labels from QuPath")
+        raise PathsearchError(
+            f"{folder}: no image has a label image beside it ('STEM{label_id}.png', or the same stem with another "
+            "extension); export labels from QuPath, or give --label-id"
+        )
     return images, masks, names
 
 

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from pathsearch.choices import Head
-from pathsearch.cli.common import HEAD_HELP, stderr, user_errors
+from pathsearch.cli.common import HEAD_HELP, LABEL_ID_HELP, stderr, user_errors
 from pathsearch.config import load_tile_config
+from pathsearch.io.exports import MASK_SUFFIX
 
 
 @user_errors
@@ -33,6 +34,7 @@ def classify(
     seed: Annotated[int, typer.Option(help="Seed for augmentation and STHLM training")] = 0,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     workers: Annotated[int, typer.Option(min=0, help="DataLoader workers for query tiles")] = 0,
+    label_id: Annotated[str, typer.Option(help=LABEL_ID_HELP)] = MASK_SUFFIX,
 ) -> None:
     """Classify every query tile from a few labelled support tiles (STHLM-pooled k-NN votes)."""
     from pathsearch.api.classify import classify as run_classify
@@ -41,7 +43,7 @@ def classify(
     few = FewShotConfig(samples=samples, k=k, head=head, pca_dim=pca_dim, similarity_weighted=similarity_weighted, seed=seed)
     result = run_classify(
         few_shot, query, out, model, weights, support_slide, load_tile_config(config, slide_mpp=slide_mpp), few,
-        batch_size, workers, on_step=lambda msg: stderr.print(f"[dim]{msg}…[/dim]"),
+        batch_size, workers, on_step=lambda msg: stderr.print(f"[dim]{msg}…[/dim]"), label_id=label_id,
     )
     stderr.print(f"{result.tiles} tiles classified:")
     for name, row in result.summary.items():

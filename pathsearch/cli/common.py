@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pathsearch.errors import PathsearchError
 
 HEAD_HELP = "knn: votes of the nearest support tiles; linear: a class-balanced logistic-regression probe"
+LABEL_ID_HELP = "QuPath label images are STEM<label-id>.ext (its labeledImageId), or the same stem with another extension"
 P = ParamSpec("P")
 R = TypeVar("R")
 

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from pathsearch.choices import Head
-from pathsearch.cli.common import HEAD_HELP, progress_bar, stderr, user_errors
+from pathsearch.cli.common import HEAD_HELP, LABEL_ID_HELP, progress_bar, stderr, user_errors
 from pathsearch.errors import PathsearchError
+from pathsearch.io.exports import MASK_SUFFIX
 
 
 @user_errors
@@ -33,6 +34,7 @@ def segment(
     region_downsample: Annotated[
         float | None, typer.Option(min=1.0, help="Level-0 px per px for --region (default: the support export's d=, else 1)")
     ] = None,
+    label_id: Annotated[str, typer.Option(help=LABEL_ID_HELP)] = MASK_SUFFIX,
 ) -> None:
     """Segment tissue classes from a few labelled images: dense patch votes, optionally refined."""
     from pathsearch.api.segment import SlideRegion
@@ -48,7 +50,7 @@ def segment(
         result = run_segment(
             few_shot, query, out, model, weights, config, refine_config,
             on_image=lambda done, total: progress.update(task, completed=done, total=total),
-            region=SlideRegion(parse_box(region), region_downsample) if region else None,
+            region=SlideRegion(parse_box(region), region_downsample) if region else None, label_id=label_id,
         )
     stderr.print(f"{len(result.masks)} label masks, overlays and GeoJSON -> {result.out_dir}")
     for why in result.failed.values():

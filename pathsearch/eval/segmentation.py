@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from pathsearch.errors import PathsearchError
-from pathsearch.io.tile_sources import IMAGE_EXTS, MASK_SUFFIX, read_mask
+from pathsearch.io.exports import IMAGE_EXTS, MASK_SUFFIX
+from pathsearch.io.tile_sources import read_mask
 
 
 def _masks(folder: Path) -> dict[str, Path]:

@@ -11,6 +11,7 @@ import numpy as np
 from pathsearch.config import TileConfig
 from pathsearch.errors import PathsearchError
 from pathsearch.io.annotations import ClassPolygon, read_annotations
+from pathsearch.io.exports import MASK_SUFFIX
 from pathsearch.io.tile_sources import FolderTiles, SlideTiles, folder_tiles
 from pathsearch.slide.open import open_slide
 from pathsearch.slide.tiling import grid_coords, mask_fractions, plan_geometry
@@ -20,7 +21,7 @@ _MASK_PX_PER_TILE = 16
 
 
 def load_support(
-    support: Path, slide: Path | None = None, config: TileConfig | None = None
+    support: Path, slide: Path | None = None, config: TileConfig | None = None, label_id: str = MASK_SUFFIX
 ) -> tuple[SlideTiles | FolderTiles, list[str]]:
     """Labelled support tiles; every class named must end up with at least one tile."""
     support = Path(support)
@@ -29,10 +30,11 @@ def load_support(
             raise PathsearchError(f"{support}: GeoJSON support needs its slide: pass --support-slide")
         tiles, labels = annotation_tiles(support, slide, config or TileConfig())
     elif support.is_dir():
-        tiles = folder_tiles(support)
+        tiles = folder_tiles(support, label_id)
         if tiles.labels is None:
             raise PathsearchError(
-                f"{support}: support tiles need labels: class subfolders, or -labelled masks beside a QuPath export"
+                f"{support}: support tiles need labels: class subfolders, or label images ('STEM{label_id}.png') "
+                "beside a QuPath export"
             )
         labels = tiles.labels
     else:

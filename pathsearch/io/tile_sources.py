@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -12,14 +11,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pathsearch.errors import PathsearchError
+from pathsearch.io.exports import MASK_SUFFIX, export_items
 from pathsearch.io.qupath import TileName, parse_tile_name
 from pathsearch.io.tiles_h5 import read_tiles_h5
 from pathsearch.slide.base import Slide
 from pathsearch.slide.open import open_slide
 from pathsearch.slide.tiling import read_tile
-
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
-MASK_SUFFIX = "-labelled"
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -76,13 +73,6 @@ class FolderTiles:
         return read_rgb(self.paths[i])
 
 
-def mask_for(image: Path) -> Path | None:
-    for candidate in image.parent.glob(f"{glob.escape(image.stem)}{MASK_SUFFIX}.*"):  # QuPath names hold [..]
-        if candidate.suffix.lower() in IMAGE_EXTS:
-            return candidate
-    return None
-
-
 def _mask_label(mask_path: Path, names: dict[int, str]) -> str:
     values = read_mask(mask_path)
     value = int(Counter(values.ravel().tolist()).most_common(1)[0][0])
@@ -109,24 +99,18 @@ def label_names(folder: Path) -> dict[int, str]:
     return {}
 
 
-def folder_tiles(folder: Path) -> FolderTiles:
-    """Class subfolders (folder name = label) or a QuPath export (labels from -labelled masks)."""
-    images = sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.stem.endswith(MASK_SUFFIX)
-    )
-    if not images:
+def folder_tiles(folder: Path, label_id: str = MASK_SUFFIX) -> FolderTiles:
+    """Class subfolders (folder name = label) or a QuPath export (labels from its label images)."""
+    items = export_items((p for p in folder.rglob("*") if p.is_file()), label_id)
+    if not items:
         raise PathsearchError(f"{folder}: no tile images (png/jpg/tif) found; point at a tile folder")
-    subfolders = {p.parent for p in images} != {folder}
+    images = [item.image for item in items]
     labels: list[str] | None = None
-    if subfolders:
+    if {p.parent for p in images} != {folder}:
         labels = [p.parent.relative_to(folder).parts[0] for p in images]
-    else:
-        masks = [mask_for(p) for p in images]
-        if all(masks):
-            names = label_names(folder)
-            labels = [_mask_label(m, names) for m in masks if m]
+    elif all(item.mask for item in items):
+        names = label_names(folder)
+        labels = [_mask_label(item.mask, names) for item in items if item.mask]
     return FolderTiles(images, labels, [parse_tile_name(p.name) for p in images])
 
 
