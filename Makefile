@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_tile.py
 	$(PY) benchmarks/bench_embed.py
 	$(PY) benchmarks/bench_sthlm.py
+	$(PY) benchmarks/bench_cli.py
 
 clean:
 	rm -rf demo_out .pytest_cache
