@@ -69,10 +69,16 @@ def read_tile(
     slide: Slide, xy: tuple[int, int], read_level: int, read_size: int, patch_size: int
 ) -> np.ndarray:
     """One tile as tiles.h5 describes it: read_size px at read_level, resized to patch_size."""
-    tile = slide.read_region(xy, read_level, (read_size, read_size))
-    if read_size == patch_size:
-        return tile
-    return cv2.resize(tile, (patch_size, patch_size), interpolation=cv2.INTER_AREA)
+    return _read_resized(slide, xy, read_level, (read_size, read_size), (patch_size, patch_size))
+
+
+def _read_resized(
+    slide: Slide, xy: tuple[int, int], level: int, read_wh: tuple[int, int], out_wh: tuple[int, int]
+) -> np.ndarray:
+    region = slide.read_region(xy, level, read_wh)
+    if read_wh == out_wh:
+        return region
+    return cv2.resize(region, out_wh, interpolation=cv2.INTER_AREA)
 
 
 def read_box(slide: Slide, box_level0: tuple[int, int, int, int], downsample: float, tolerance: float = 0.05) -> np.ndarray:
@@ -87,11 +93,8 @@ def read_box(slide: Slide, box_level0: tuple[int, int, int, int], downsample: fl
         raise SlideError(f"downsample {downsample:g} would upsample {slide.path.name}'s full resolution; use 1 or more")
     level = slide.best_level_for_downsample(downsample, tolerance)
     level_ds = slide.level_downsamples[level]
-    region = slide.read_region((x, y), level, (max(1, round(w / level_ds)), max(1, round(h / level_ds))))
-    out_size = (max(1, round(w / downsample)), max(1, round(h / downsample)))
-    if region.shape[1::-1] == out_size:
-        return region
-    return cv2.resize(region, out_size, interpolation=cv2.INTER_AREA)
+    read_wh = (max(1, round(w / level_ds)), max(1, round(h / level_ds)))
+    return _read_resized(slide, (x, y), level, read_wh, (max(1, round(w / downsample)), max(1, round(h / downsample))))
 
 
 def integral_image(mask: np.ndarray) -> np.ndarray:
