@@ -50,13 +50,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("seg_out"))
     parser.add_argument("--support", nargs="+", default=list(DEFAULT_SUPPORT), help="image stems used as support")
     parser.add_argument("--samples", type=int, default=0, help="STHLM samples per patch; 0 = plain k-NN")
-    parser.add_argument("--head", choices=["knn", "linear"], default="knn")
+    parser.add_argument("--head", choices=["knn", "linear"], default=SegmentConfig().few_shot.head)
+    parser.add_argument("--no-pixel-forest", action="store_true", help="patch votes alone")
+    parser.add_argument("--min-region-px", type=int, default=SegmentConfig().min_region_px)
     parser.add_argument("--refine", action="store_true")
     parser.add_argument("--patch-px", type=int, default=96)
     parser.add_argument("--stride-px", type=int, default=48)
     args = parser.parse_args()
     few_shot = SegmentConfig().few_shot.model_copy(update={"samples": args.samples, "head": args.head})
-    config = SegmentConfig(patch_px=args.patch_px, stride_px=args.stride_px, few_shot=few_shot)
+    config = SegmentConfig(patch_px=args.patch_px, stride_px=args.stride_px, few_shot=few_shot, min_region_px=args.min_region_px)
+    if args.no_pixel_forest:
+        config = config.model_copy(update={"pixel_forest": None})
     try:
         run(args.export, args.out, tuple(args.support), config, args.refine)
     except PathsearchError as exc:

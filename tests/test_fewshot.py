@@ -113,6 +113,8 @@ def test_segment_two_textures_and_eval(tmp_path):
     predicted = np.asarray(Image.open(out / "img [x=0,y=0,w=288,h=192]-labelled.png"))
     assert set(np.unique(predicted)) <= {0, 1}
     assert (predicted == mask).mean() > 0.9
+    params = json.loads((out / "manifest.json").read_text())["params"]
+    assert params["few_shot"]["head"] == "linear" and params["pixel_forest"]["trees"] == 60  # the defaults
     assert (out / "img [x=0,y=0,w=288,h=192]-overlay.png").is_file()
     geo = json.loads((out / "img [x=0,y=0,w=288,h=192].geojson").read_text())
     assert {f["properties"]["classification"]["name"] for f in geo["features"]} == {"0", "1"}
@@ -189,13 +191,15 @@ def test_segment_reads_custom_label_ids_and_same_stem_label_images(tmp_path):
     assert_one_line_error(proc, "no image has a label image beside it")
 
 
-def test_segment_linear_head(tmp_path):
+def test_segment_knn_votes_alone(tmp_path):
+    """The default is the probe averaged with the pixel forest; k-NN votes on their own still segment."""
     support, query, mask = _two_texture_exports(tmp_path)
     out = tmp_path / "out"
-    proc = run_cli("segment", query, "--few-shot", support, "-o", out, "--patch-px", "64", "--head", "linear")
+    proc = run_cli("segment", query, "--few-shot", support, "-o", out, "--patch-px", "64", "--head", "knn", "--no-pixel-forest")
     assert proc.returncode == 0, proc.stderr
     assert (np.asarray(Image.open(out / "img [x=0,y=0,w=288,h=192]-labelled.png")) == mask).mean() > 0.9
-    assert json.loads((out / "manifest.json").read_text())["params"]["few_shot"]["head"] == "linear"
+    params = json.loads((out / "manifest.json").read_text())["params"]
+    assert params["few_shot"]["head"] == "knn" and params["pixel_forest"] is None
 
 
 def test_segment_refine_trains_unet_and_keeps_labels(tmp_path):
@@ -239,3 +243,14 @@ def test_crc_two_shot_default_config():
     """
     accs = draw_accuracies(real_data("tiles/crc-he"), shots=2, draws=2, samples=(0, 10))
     assert np.mean(accs[0]) >= 0.65 and np.mean(accs[10]) >= 0.65, accs
+
+
+def test_segment_keeps_label_values_past_nine(tmp_path):
+    """Labels 2 and 10: the classifier sorts them as text ("10" < "2"); masks must still get each its own."""
+    support, query, mask = _two_texture_exports(tmp_path)
+    relabelled = np.where(mask == 1, 10, 2).astype(np.uint8)
+    Image.fromarray(relabelled).save(support / "img [x=0,y=0,w=288,h=192]-labelled.png")
+    out = tmp_path / "out"
+    proc = run_cli("segment", query, "--few-shot", support, "-o", out, "--patch-px", "64", "--samples", "0", "--no-pixel-forest")
+    assert proc.returncode == 0, proc.stderr
+    assert (np.asarray(Image.open(out / "img [x=0,y=0,w=288,h=192]-labelled.png")) == relabelled).mean() > 0.9

@@ -10,8 +10,15 @@ import numpy as np
 
 from pathsearch.encoders.registry import build_encoder
 from pathsearch.errors import PathsearchError
+from pathsearch.heads.pixels import blend, fit_pixel_forest
 from pathsearch.heads.refine import RefineConfig, predict_refined, pseudo_labels, train_refiner
-from pathsearch.heads.segment import SegmentConfig, class_probabilities, fit_segmenter, support_patches
+from pathsearch.heads.segment import (
+    SegmentConfig,
+    class_map,
+    class_probabilities,
+    fit_segmenter,
+    support_patches,
+)
 from pathsearch.io.atomic import write_json
 from pathsearch.io.exports import IMAGE_EXTS, MASK_SUFFIX, ExportItem, export_items
 from pathsearch.io.geojson import mask_rings, polygon_feature, write_feature_collection
@@ -67,20 +74,23 @@ def segment(
         probs.append(class_probabilities(img, classifier, encoder, config))
         if on_image is not None:
             on_image(len(probs), len(query_images))
+    support_targets = [np.searchsorted(values, m).astype(np.uint8) for m in masks]
+    if config.pixel_forest is not None:
+        forest, w = fit_pixel_forest(images, support_targets, len(values), config.pixel_forest), config.pixel_forest.weight
+        probs = [blend(p, forest, img, w) for img, p in zip(query_images, probs, strict=True)]
     if refine is not None:
-        targets = [np.searchsorted(values, m).astype(np.uint8) for m in masks]
-        targets += [pseudo_labels(p, refine.pseudo_label_min_prob) for p in probs]
+        targets = support_targets + [pseudo_labels(p, refine.pseudo_label_min_prob) for p in probs]
         net = train_refiner(images + query_images, targets, len(values), refine)
         # The U-Net sharpens boundaries, the votes carry what the support showed: average the two.
         probs = [(predict_refined(net, img) + p) / 2 for img, p in zip(query_images, probs, strict=True)]
     written = []
     for path, image, prob in zip(query_paths, query_images, probs, strict=True):
-        class_map = prob.argmax(axis=2)
-        label_mask = np.asarray(values, np.uint8)[class_map]
+        classes_px = class_map(prob, config.min_region_px)
+        label_mask = np.asarray(values, np.uint8)[classes_px]
         target = out / f"{path.stem}{MASK_SUFFIX}.png"
         write_png(target, label_mask)
-        write_png(out / f"{path.stem}-overlay.png", mask_overlay(image, class_map, classes))
-        _write_polygons(out / f"{path.stem}.geojson", class_map, classes, path.name)
+        write_png(out / f"{path.stem}-overlay.png", mask_overlay(image, classes_px, classes))
+        _write_polygons(out / f"{path.stem}.geojson", classes_px, classes, path.name)
         written.append(target)
     manifest = new_manifest(
         "segment",

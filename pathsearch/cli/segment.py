@@ -26,7 +26,11 @@ def segment(
     stride_px: Annotated[int, typer.Option(min=1, help="Patch grid step in image px")] = 32,
     samples: Annotated[int, typer.Option(min=0, help="STHLM samples per patch; 0 = plain k-NN")] = 10,
     k: Annotated[int, typer.Option(min=1)] = 3,
-    head: Annotated[Head, typer.Option(help=HEAD_HELP)] = "knn",
+    head: Annotated[Head, typer.Option(help=HEAD_HELP)] = "linear",
+    pixel_forest: Annotated[
+        bool, typer.Option(help="Average the patch votes with a random forest on multi-scale pixel filters")
+    ] = True,
+    min_region_px: Annotated[int, typer.Option(min=0, help="Class regions smaller than this (image px) are merged away")] = 2000,
     refine: Annotated[bool, typer.Option("--refine", help="Train a U-Net on support + confident votes")] = False,
     refine_iterations: Annotated[int, typer.Option(min=1)] = 300,
     seed: Annotated[int, typer.Option()] = 0,
@@ -36,14 +40,18 @@ def segment(
     ] = None,
     label_id: Annotated[str, typer.Option(help=LABEL_ID_HELP)] = MASK_SUFFIX,
 ) -> None:
-    """Segment tissue classes from a few labelled images: dense patch votes, optionally refined."""
+    """Segment tissue classes from a few labelled images: dense patch votes and a pixel forest, optionally refined."""
     from pathsearch.api.segment import SlideRegion
     from pathsearch.api.segment import segment as run_segment
+    from pathsearch.heads.pixels import PixelForestConfig
     from pathsearch.heads.refine import RefineConfig
     from pathsearch.heads.segment import SegmentConfig
 
     voting = SegmentConfig().few_shot.model_copy(update={"samples": samples, "k": k, "head": head, "seed": seed})
-    config = SegmentConfig(patch_px=patch_px, stride_px=stride_px, few_shot=voting)
+    forest = PixelForestConfig(seed=seed) if pixel_forest else None
+    config = SegmentConfig(
+        patch_px=patch_px, stride_px=stride_px, few_shot=voting, pixel_forest=forest, min_region_px=min_region_px
+    )
     refine_config = RefineConfig(iterations=refine_iterations, seed=seed) if refine else None
     with progress_bar() as progress:
         task = progress.add_task("segmenting", total=None)

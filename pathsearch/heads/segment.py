@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from scipy import ndimage as ndi
 
 from pathsearch.api.embed import embed_tiles
 from pathsearch.encoders.base import Encoder
 from pathsearch.errors import PathsearchError
 from pathsearch.heads.classify import FewShotClassifier, FewShotConfig, fit_few_shot
+from pathsearch.heads.pixels import PixelForestConfig
 
 
 class SegmentConfig(BaseModel):
@@ -17,7 +19,10 @@ class SegmentConfig(BaseModel):
     patch_px: int = Field(default=96, ge=8, description="patch side in image px")
     stride_px: int = Field(default=32, ge=1, description="grid step in image px")
     min_label_fraction: float = Field(default=0.6, gt=0, le=1, description="support patch purity")
-    few_shot: FewShotConfig = Field(default_factory=lambda: FewShotConfig(k=3, views_per_tile=0))
+    # The probe, not k-NN votes: over all 165 GlaS support triples it generalised better (BENCHMARKS.md).
+    few_shot: FewShotConfig = Field(default_factory=lambda: FewShotConfig(head="linear", k=3, views_per_tile=0))
+    pixel_forest: PixelForestConfig | None = Field(default_factory=PixelForestConfig, description="None: votes alone")
+    min_region_px: int = Field(default=2000, ge=0, description="smaller class regions join their next-likeliest class")
 
 
 def patch_grid(height: int, width: int, patch_px: int, stride_px: int) -> np.ndarray:
@@ -38,6 +43,17 @@ def crops(image: np.ndarray, coords: np.ndarray, patch_px: int) -> list[np.ndarr
     return [image[y : y + patch_px, x : x + patch_px] for x, y in coords]
 
 
+def patch_labels(mask: np.ndarray, coords: np.ndarray, values: list[int], patch_px: int, min_fraction: float) -> list[str | None]:
+    """Per patch, the mask value covering at least `min_fraction` of it (as text), else None."""
+    labels: list[str | None] = []
+    for x, y in coords:
+        window = mask[y : y + patch_px, x : x + patch_px]
+        counts = np.array([(window == v).sum() for v in values])
+        best = int(counts.argmax())
+        labels.append(str(values[best]) if counts[best] >= min_fraction * patch_px * patch_px else None)
+    return labels
+
+
 def support_patches(
     images: list[np.ndarray], masks: list[np.ndarray], values: list[int], config: SegmentConfig
 ) -> tuple[list[np.ndarray], list[str]]:
@@ -46,13 +62,10 @@ def support_patches(
     p = config.patch_px
     for image, mask in zip(images, masks, strict=True):
         coords = patch_grid(*mask.shape, p, config.stride_px)
-        for (x, y), patch in zip(coords, crops(image, coords, p), strict=True):
-            window = mask[y : y + p, x : x + p]
-            counts = np.array([(window == v).sum() for v in values])
-            best = int(counts.argmax())
-            if counts[best] >= config.min_label_fraction * p * p:
+        for patch, label in zip(crops(image, coords, p), patch_labels(mask, coords, values, p, config.min_label_fraction), strict=True):
+            if label is not None:
                 patches.append(patch)
-                labels.append(str(values[best]))
+                labels.append(label)
     missing = sorted(set(map(str, values)) - set(labels))
     if missing:
         raise PathsearchError(
@@ -71,17 +84,40 @@ def fit_segmenter(
 def class_probabilities(
     image: np.ndarray, classifier: FewShotClassifier, encoder: Encoder, config: SegmentConfig, batch_size: int = 32
 ) -> np.ndarray:
-    """(H, W, C) soft class map: each patch's votes spread over the pixels it covers, then averaged."""
-    h, w = image.shape[:2]
-    p = config.patch_px
-    coords = patch_grid(h, w, p, config.stride_px)
-    probs = classifier.predict_proba(embed_tiles(crops(image, coords, p), encoder, batch_size))
-    acc = np.zeros((h, w, probs.shape[1]), np.float32)
-    weight = np.zeros((h, w, 1), np.float32)
+    """(H, W, C) soft class map of one image's patch grid, classes in ascending mask value (the
+    classifier sorts them as text, which puts 10 before 2)."""
+    coords = patch_grid(*image.shape[:2], config.patch_px, config.stride_px)
+    probs = classifier.predict_proba(embed_tiles(crops(image, coords, config.patch_px), encoder, batch_size))
+    return spread(probs[:, numeric_order(classifier.classes)], coords, image.shape[:2], config.patch_px)
+
+
+def numeric_order(labels: list[str]) -> np.ndarray:
+    return np.argsort([int(v) for v in labels], kind="stable")
+
+
+def spread(probs: np.ndarray, coords: np.ndarray, shape: tuple[int, int], patch_px: int) -> np.ndarray:
+    """Each patch's (C,) votes spread over the pixels it covers, then averaged per pixel."""
+    acc = np.zeros((*shape, probs.shape[1]), np.float32)
+    weight = np.zeros((*shape, 1), np.float32)
     # A centre-weighted window: a patch speaks most confidently about its middle.
-    ramp = 1.0 - np.abs(np.linspace(-1, 1, p)) * 0.9
+    ramp = 1.0 - np.abs(np.linspace(-1, 1, patch_px)) * 0.9
     window = np.outer(ramp, ramp)[..., None].astype(np.float32)
     for (x, y), row in zip(coords, probs, strict=True):
-        acc[y : y + p, x : x + p] += window * row.astype(np.float32)
-        weight[y : y + p, x : x + p] += window
+        acc[y : y + patch_px, x : x + patch_px] += window * row.astype(np.float32)
+        weight[y : y + patch_px, x : x + patch_px] += window
     return acc / np.maximum(weight, 1e-6)
+
+
+def class_map(probs: np.ndarray, min_region_px: int) -> np.ndarray:
+    """Argmax of (H, W, C) probabilities, with regions under `min_region_px` given to their next-likeliest
+    class: specks and pinholes are noise at the scale QuPath users annotate at."""
+    best = probs.argmax(axis=2)
+    if min_region_px == 0:
+        return best
+    masked = probs.copy()
+    for c in range(probs.shape[2]):
+        regions, _ = ndi.label(best == c)
+        small = np.bincount(regions.ravel()) < min_region_px
+        small[0] = False
+        masked[small[regions], c] = -1.0
+    return masked.argmax(axis=2)

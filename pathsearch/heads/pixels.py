@@ -1,0 +1,78 @@
+"""A pixel forest: ilastik's recipe (multi-scale filter responses, a random forest trained on labelled
+pixels) fitted on the support masks. Patch votes know what tissue surrounds a pixel but blur its edges
+over a patch; the forest reads edges and colour at the pixel itself. Averaging the two measured better
+on GlaS than either alone (BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from skimage.feature import multiscale_basic_features
+from sklearn.ensemble import RandomForestClassifier
+
+ROWS_PER_BLOCK = 256  # features are computed in row blocks so a large region never holds all at once
+
+
+class PixelForestConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sigma_max_px: float = Field(default=16, ge=1, description="widest Gaussian of the filter bank, image px")
+    pixels_per_image: int = Field(default=15000, ge=100, description="support pixels sampled per image")
+    trees: int = Field(default=60, ge=1)
+    min_samples_leaf: int = Field(default=5, ge=1)
+    weight: float = Field(default=0.5, ge=0, le=1, description="share of the forest in the map it is averaged into")
+    seed: int = 0
+
+
+def _feature_blocks(image: np.ndarray, sigma_max_px: float) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, (rows, W, F) features) per block; each block is filtered with a margin of 4 sigma so
+    blocks join without seams."""
+    margin = int(np.ceil(4 * sigma_max_px))
+    h = image.shape[0]
+    rgb = image.astype(np.float32) / 255.0
+    for y0 in range(0, h, ROWS_PER_BLOCK):
+        y1 = min(y0 + ROWS_PER_BLOCK, h)
+        top, bottom = max(y0 - margin, 0), min(y1 + margin, h)
+        feats = multiscale_basic_features(rgb[top:bottom], channel_axis=-1, sigma_min=1, sigma_max=sigma_max_px)
+        yield y0, feats[y0 - top : y1 - top].astype(np.float32)
+
+
+@dataclass(frozen=True)
+class PixelForest:
+    forest: RandomForestClassifier
+    sigma_max_px: float  # prediction must use the filter bank the forest was trained on
+    n_classes: int
+
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        """(H, W, n_classes); a class the forest never saw gets 0."""
+        out = np.zeros(image.shape[:2] + (self.n_classes,), np.float32)
+        for y0, feats in _feature_blocks(image, self.sigma_max_px):
+            rows, w, f = feats.shape
+            out[y0 : y0 + rows, :, self.forest.classes_] = self.forest.predict_proba(feats.reshape(-1, f)).reshape(rows, w, -1)
+        return out
+
+
+def fit_pixel_forest(images: list[np.ndarray], targets: list[np.ndarray], n_classes: int, config: PixelForestConfig) -> PixelForest:
+    """targets hold class indices per pixel. Class-balanced, so a thin class is not outvoted by area."""
+    rng = np.random.default_rng(config.seed)
+    xs, ys = [], []
+    for image, target in zip(images, targets, strict=True):
+        picked = np.zeros(target.size, bool)
+        picked[rng.choice(target.size, min(config.pixels_per_image, target.size), replace=False)] = True
+        picked = picked.reshape(target.shape)
+        for y0, feats in _feature_blocks(image, config.sigma_max_px):
+            rows = picked[y0 : y0 + len(feats)]
+            xs.append(feats[rows])
+            ys.append(target[y0 : y0 + len(feats)][rows])
+    forest = RandomForestClassifier(
+        n_estimators=config.trees, min_samples_leaf=config.min_samples_leaf, class_weight="balanced",
+        n_jobs=-1, random_state=config.seed,
+    )
+    return PixelForest(forest.fit(np.concatenate(xs), np.concatenate(ys)), config.sigma_max_px, n_classes)
+
+
+def blend(votes: np.ndarray, forest: PixelForest, image: np.ndarray, weight: float) -> np.ndarray:
+    return (1 - weight) * votes + weight * forest.probabilities(image)

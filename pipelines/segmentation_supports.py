@@ -1,0 +1,129 @@
+"""How much few-shot segmentation depends on which images are the support: score many random supports
+of a QuPath export, embedding each image's patch grid once, for the votes alone, the pixel forest
+alone, and the default (votes and forest averaged).
+
+    python pipelines/segmentation_supports.py ../shared/data/segmentation/glas-dev --supports 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+import numpy as np
+from rich.progress import track
+
+from pathsearch.api.embed import embed_tiles
+from pathsearch.encoders.registry import build_encoder
+from pathsearch.errors import PathsearchError
+from pathsearch.heads.classify import fit_few_shot
+from pathsearch.heads.pixels import PixelForestConfig, blend, fit_pixel_forest
+from pathsearch.heads.segment import (
+    SegmentConfig,
+    class_map,
+    crops,
+    numeric_order,
+    patch_grid,
+    patch_labels,
+    spread,
+)
+from pathsearch.io.atomic import write_json
+from pathsearch.io.exports import export_items
+from pathsearch.io.tile_sources import read_mask, read_rgb
+
+ARMS = ("votes knn", "votes linear", "pixel forest", "default")
+
+
+def dice_per_class(predicted: np.ndarray, truth: np.ndarray, values: list[int]) -> float:
+    """Mean Dice over the classes other than the first (background) value."""
+    scores = []
+    for i, v in enumerate(values[1:], start=1):
+        a, b = predicted == i, truth == v
+        scores.append(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
+    return float(np.mean(scores))
+
+
+def score_support(
+    support: tuple[int, ...], images: list[np.ndarray], masks: list[np.ndarray], grids: list[tuple[np.ndarray, np.ndarray]],
+    values: list[int], config: SegmentConfig,
+) -> dict[str, float]:
+    p = config.patch_px
+    feats, labels = [], []
+    for i in support:
+        coords, emb = grids[i]
+        for row, label in zip(emb, patch_labels(masks[i], coords, values, p, config.min_label_fraction), strict=True):
+            if label is not None:
+                feats.append(row)
+                labels.append(label)
+    queries = [i for i in range(len(images)) if i not in support]
+    votes = {}
+    for head in ("knn", "linear"):
+        clf = fit_few_shot(np.array(feats), labels, config.few_shot.model_copy(update={"head": head}))
+        order = numeric_order(clf.classes)
+        votes[head] = [spread(clf.predict_proba(grids[q][1])[:, order], grids[q][0], masks[q].shape, p) for q in queries]
+    forest_config = config.pixel_forest or PixelForestConfig()
+    targets = [np.searchsorted(values, masks[i]).astype(np.uint8) for i in support]
+    forest = fit_pixel_forest([images[i] for i in support], targets, len(values), forest_config)
+    default_votes = votes[config.few_shot.head]
+    maps = {
+        "votes knn": votes["knn"],
+        "votes linear": votes["linear"],
+        "pixel forest": [forest.probabilities(images[q]) for q in queries],
+        "default": [blend(v, forest, images[q], forest_config.weight) for v, q in zip(default_votes, queries, strict=True)],
+    }
+    return {
+        arm: float(np.mean([dice_per_class(class_map(m, config.min_region_px), masks[q], values) for m, q in zip(ms, queries, strict=True)]))
+        for arm, ms in maps.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("export", type=Path, help="QuPath export folder: images with -labelled masks")
+    parser.add_argument("--shots", type=int, default=3, help="support images per draw")
+    parser.add_argument("--supports", type=int, default=30, help="random supports to score; 0 = every combination")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--samples", type=int, default=0, help="STHLM samples per patch; 0 = plain k-NN")
+    parser.add_argument("--json", type=Path, default=Path("segmentation_supports.json"))
+    args = parser.parse_args()
+    config = SegmentConfig()
+    config = config.model_copy(update={"few_shot": config.few_shot.model_copy(update={"samples": args.samples})})
+    try:
+        items = [item for item in export_items(Path(args.export).iterdir()) if item.mask is not None]
+        if len(items) <= args.shots:
+            raise PathsearchError(f"{args.export}: {len(items)} labelled images; need more than --shots {args.shots}")
+    except (PathsearchError, OSError) as exc:
+        sys.exit(f"error: {exc}")
+    images, masks = [read_rgb(item.image) for item in items], [read_mask(item.mask) for item in items if item.mask is not None]
+    values = sorted({int(v) for m in masks for v in np.unique(m)})
+    encoder = build_encoder("he-texture")
+    grids = []
+    for image in track(images, description="embedding patch grids"):
+        coords = patch_grid(*image.shape[:2], config.patch_px, config.stride_px)
+        grids.append((coords, embed_tiles(crops(image, coords, config.patch_px), encoder, 32)))
+    combos = list(itertools.combinations(range(len(images)), args.shots))
+    if args.supports:
+        rng = np.random.default_rng(args.seed)
+        combos = [combos[i] for i in sorted(rng.choice(len(combos), min(args.supports, len(combos)), replace=False))]
+    rows = []
+    for support in track(combos, description="scoring supports"):
+        rows.append({"support": [items[i].image.stem.split(" [")[0] for i in support],
+                     **score_support(support, images, masks, grids, values, config)})
+    summary = {
+        arm: {
+            "mean": float(np.mean([r[arm] for r in rows])), "median": float(np.median([r[arm] for r in rows])),
+            "worst": float(np.min([r[arm] for r in rows])), "reaching_0.80": int(sum(r[arm] >= 0.80 for r in rows)),
+        }
+        for arm in ARMS
+    }
+    write_json(args.json, {"config": config.model_dump(), "supports": len(rows), "summary": summary, "rows": rows})
+    for arm, s in summary.items():
+        print(f"{arm:>13}: mean {s['mean']:.3f}, median {s['median']:.3f}, worst {s['worst']:.3f}, "
+              f"{s['reaching_0.80']}/{len(rows)} supports reach 0.80")
+    print(f"per support: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
