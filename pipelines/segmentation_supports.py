@@ -18,16 +18,17 @@ from rich.progress import track
 from pathsearch.api.embed import embed_tiles
 from pathsearch.encoders.registry import build_encoder
 from pathsearch.errors import PathsearchError
+from pathsearch.eval.segmentation import overlap
 from pathsearch.heads.classify import fit_few_shot
 from pathsearch.heads.pixels import PixelForestConfig, blend, fit_pixel_forest
 from pathsearch.heads.segment import (
     SegmentConfig,
+    class_indices,
     class_map,
     crops,
-    numeric_order,
     patch_grid,
     patch_labels,
-    spread,
+    vote_map,
 )
 from pathsearch.io.atomic import write_json
 from pathsearch.io.exports import export_items
@@ -37,12 +38,8 @@ ARMS = ("votes knn", "votes linear", "pixel forest", "default")
 
 
 def dice_per_class(predicted: np.ndarray, truth: np.ndarray, values: list[int]) -> float:
-    """Mean Dice over the classes other than the first (background) value."""
-    scores = []
-    for i, v in enumerate(values[1:], start=1):
-        a, b = predicted == i, truth == v
-        scores.append(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
-    return float(np.mean(scores))
+    """Mean Dice over the classes other than the first (background) value, as `pathsearch eval` scores it."""
+    return float(np.mean([overlap(predicted == i, truth == v)["dice"] for i, v in enumerate(values[1:], start=1)]))
 
 
 def score_support(
@@ -61,17 +58,17 @@ def score_support(
     votes = {}
     for head in ("knn", "linear"):
         clf = fit_few_shot(np.array(feats), labels, config.few_shot.model_copy(update={"head": head}))
-        order = numeric_order(clf.classes)
-        votes[head] = [spread(clf.predict_proba(grids[q][1])[:, order], grids[q][0], masks[q].shape, p) for q in queries]
+        votes[head] = [vote_map(clf, grids[q][1], grids[q][0], masks[q].shape, p) for q in queries]
     forest_config = config.pixel_forest or PixelForestConfig()
-    targets = [np.searchsorted(values, masks[i]).astype(np.uint8) for i in support]
+    targets = [class_indices(masks[i], values) for i in support]
     forest = fit_pixel_forest([images[i] for i in support], targets, len(values), forest_config)
+    pixel = [forest.probabilities(images[q]) for q in queries]
     default_votes = votes[config.few_shot.head]
     maps = {
         "votes knn": votes["knn"],
         "votes linear": votes["linear"],
-        "pixel forest": [forest.probabilities(images[q]) for q in queries],
-        "default": [blend(v, forest, images[q], forest_config.weight) for v, q in zip(default_votes, queries, strict=True)],
+        "pixel forest": pixel,
+        "default": [blend(v, f, forest_config.weight) for v, f in zip(default_votes, pixel, strict=True)],
     }
     return {
         arm: float(np.mean([dice_per_class(class_map(m, config.min_region_px), masks[q], values) for m, q in zip(ms, queries, strict=True)]))
@@ -94,9 +91,10 @@ def main() -> None:
         items = [item for item in export_items(Path(args.export).iterdir()) if item.mask is not None]
         if len(items) <= args.shots:
             raise PathsearchError(f"{args.export}: {len(items)} labelled images; need more than --shots {args.shots}")
+        images = [read_rgb(item.image) for item in items]
+        masks = [read_mask(item.mask) for item in items if item.mask is not None]
     except (PathsearchError, OSError) as exc:
         sys.exit(f"error: {exc}")
-    images, masks = [read_rgb(item.image) for item in items], [read_mask(item.mask) for item in items if item.mask is not None]
     values = sorted({int(v) for m in masks for v in np.unique(m)})
     encoder = build_encoder("he-texture")
     grids = []

@@ -14,6 +14,7 @@ from pathsearch.heads.pixels import blend, fit_pixel_forest
 from pathsearch.heads.refine import RefineConfig, predict_refined, pseudo_labels, train_refiner
 from pathsearch.heads.segment import (
     SegmentConfig,
+    class_indices,
     class_map,
     class_probabilities,
     fit_segmenter,
@@ -74,10 +75,10 @@ def segment(
         probs.append(class_probabilities(img, classifier, encoder, config))
         if on_image is not None:
             on_image(len(probs), len(query_images))
-    support_targets = [np.searchsorted(values, m).astype(np.uint8) for m in masks]
+    support_targets = [class_indices(m, values) for m in masks]
     if config.pixel_forest is not None:
         forest, w = fit_pixel_forest(images, support_targets, len(values), config.pixel_forest), config.pixel_forest.weight
-        probs = [blend(p, forest, img, w) for img, p in zip(query_images, probs, strict=True)]
+        probs = [blend(p, forest.probabilities(img), w) for img, p in zip(query_images, probs, strict=True)]
     if refine is not None:
         targets = support_targets + [pseudo_labels(p, refine.pseudo_label_min_prob) for p in probs]
         net = train_refiner(images + query_images, targets, len(values), refine)

@@ -23,6 +23,12 @@ def _masks(folder: Path) -> dict[str, Path]:
     return found
 
 
+def overlap(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Dice and IoU of two boolean masks; both empty counts as perfect agreement."""
+    inter, total, union = (predicted & truth).sum(), predicted.sum() + truth.sum(), (predicted | truth).sum()
+    return {"dice": float(2 * inter / total) if total else 1.0, "iou": float(inter / union) if union else 1.0}
+
+
 def evaluate_segmentation(pred_dir: Path, gt_dir: Path) -> dict[str, Any]:
     pred, gt = _masks(Path(pred_dir)), _masks(Path(gt_dir))
     missing = sorted(set(pred) - set(gt))
@@ -33,12 +39,7 @@ def evaluate_segmentation(pred_dir: Path, gt_dir: Path) -> dict[str, Any]:
         p, g = read_mask(pred[stem]), read_mask(gt[stem])
         if p.shape != g.shape:
             raise PathsearchError(f"'{stem}': prediction is {p.shape[1]}x{p.shape[0]} px, ground truth {g.shape[1]}x{g.shape[0]}")
-        scores = {}
-        for value in np.union1d(np.unique(p), np.unique(g)).tolist():
-            a, b = p == value, g == value
-            inter, total, union = (a & b).sum(), a.sum() + b.sum(), (a | b).sum()
-            scores[str(value)] = {"dice": float(2 * inter / total) if total else 1.0, "iou": float(inter / union) if union else 1.0}
-        per_image[stem] = scores
+        per_image[stem] = {str(v): overlap(p == v, g == v) for v in np.union1d(np.unique(p), np.unique(g)).tolist()}
     classes = sorted({c for s in per_image.values() for c in s}, key=int)
     mean = {
         c: {m: float(np.mean([s[c][m] for s in per_image.values() if c in s])) for m in ("dice", "iou")} for c in classes

@@ -74,5 +74,5 @@ def fit_pixel_forest(images: list[np.ndarray], targets: list[np.ndarray], n_clas
     return PixelForest(forest.fit(np.concatenate(xs), np.concatenate(ys)), config.sigma_max_px, n_classes)
 
 
-def blend(votes: np.ndarray, forest: PixelForest, image: np.ndarray, weight: float) -> np.ndarray:
-    return (1 - weight) * votes + weight * forest.probabilities(image)
+def blend(votes: np.ndarray, pixel_probs: np.ndarray, weight: float) -> np.ndarray:
+    return (1 - weight) * votes + weight * pixel_probs

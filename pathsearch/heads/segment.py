@@ -84,18 +84,27 @@ def fit_segmenter(
 def class_probabilities(
     image: np.ndarray, classifier: FewShotClassifier, encoder: Encoder, config: SegmentConfig, batch_size: int = 32
 ) -> np.ndarray:
-    """(H, W, C) soft class map of one image's patch grid, classes in ascending mask value (the
-    classifier sorts them as text, which puts 10 before 2)."""
+    """(H, W, C) soft class map of one image's patch grid."""
     coords = patch_grid(*image.shape[:2], config.patch_px, config.stride_px)
-    probs = classifier.predict_proba(embed_tiles(crops(image, coords, config.patch_px), encoder, batch_size))
-    return spread(probs[:, numeric_order(classifier.classes)], coords, image.shape[:2], config.patch_px)
+    features = embed_tiles(crops(image, coords, config.patch_px), encoder, batch_size)
+    return vote_map(classifier, features, coords, image.shape[:2], config.patch_px)
 
 
-def numeric_order(labels: list[str]) -> np.ndarray:
-    return np.argsort([int(v) for v in labels], kind="stable")
+def vote_map(
+    classifier: FewShotClassifier, features: np.ndarray, coords: np.ndarray, shape: tuple[int, int], patch_px: int
+) -> np.ndarray:
+    """Patch features -> (H, W, C) map with classes in ascending mask value (the classifier sorts its
+    labels as text, which puts 10 before 2)."""
+    order = np.argsort([int(v) for v in classifier.classes], kind="stable")
+    return _spread(classifier.predict_proba(features)[:, order], coords, shape, patch_px)
 
 
-def spread(probs: np.ndarray, coords: np.ndarray, shape: tuple[int, int], patch_px: int) -> np.ndarray:
+def class_indices(mask: np.ndarray, values: list[int]) -> np.ndarray:
+    """Mask values -> indices into the ascending `values`, the class axis of every map."""
+    return np.searchsorted(values, mask).astype(np.uint8)
+
+
+def _spread(probs: np.ndarray, coords: np.ndarray, shape: tuple[int, int], patch_px: int) -> np.ndarray:
     """Each patch's (C,) votes spread over the pixels it covers, then averaged per pixel."""
     acc = np.zeros((*shape, probs.shape[1]), np.float32)
     weight = np.zeros((*shape, 1), np.float32)
