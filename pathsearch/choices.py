@@ -6,5 +6,6 @@ from __future__ import annotations
 from typing import Literal
 
 Head = Literal["knn", "linear"]
+PixelColour = Literal["lab-standardised", "rgb"]
 IndexKind = Literal["flat", "ivf", "hnsw"]
 TissueMethod = Literal["otsu", "threshold", "none"]

@@ -114,7 +114,8 @@ def test_segment_two_textures_and_eval(tmp_path):
     assert set(np.unique(predicted)) <= {0, 1}
     assert (predicted == mask).mean() > 0.9
     params = json.loads((out / "manifest.json").read_text())["params"]
-    assert params["few_shot"]["head"] == "linear" and params["pixel_forest"]["trees"] == 60  # the defaults
+    assert params["few_shot"]["head"] == "linear"  # the defaults
+    assert params["pixel_forest"]["trees"] == 60 and params["pixel_forest"]["colour"] == "lab-standardised"
     assert (out / "img [x=0,y=0,w=288,h=192]-overlay.png").is_file()
     geo = json.loads((out / "img [x=0,y=0,w=288,h=192].geojson").read_text())
     assert {f["properties"]["classification"]["name"] for f in geo["features"]} == {"0", "1"}
@@ -134,7 +135,7 @@ def test_segment_uses_export_class_names_and_skips_unreadable_queries(tmp_path):
     (support / "img-tiles.json").write_text(json.dumps({"labels": {"Stroma": 0, "Gland": 1}}))
     (query / "broken.png").write_bytes(b"not a png")
     out = tmp_path / "out"
-    proc = run_cli("segment", query, "--few-shot", support, "-o", out, "--patch-px", "64", "--samples", "0")
+    proc = run_cli("segment", query, "--few-shot", support, "-o", out, "--patch-px", "64", "--samples", "0", "--pixel-colour", "rgb")
     # The readable image is segmented with the export's names; the broken one is named and the exit is 1.
     assert proc.returncode == 1
     assert_one_line_error(proc, "broken.png: unreadable image")
@@ -144,6 +145,7 @@ def test_segment_uses_export_class_names_and_skips_unreadable_queries(tmp_path):
     assert {f["properties"]["classification"]["name"] for f in geo["features"]} == {"Stroma", "Gland"}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["classes"] == {"0": "Stroma", "1": "Gland"} and list(manifest["failed"]) == [str(query / "broken.png")]
+    assert manifest["params"]["pixel_forest"]["colour"] == "rgb"
     assert not (out / "broken-labelled.png").exists()
 
     (support / "img-tiles.json").write_text(json.dumps({"labels": {"Stroma": 0}}))

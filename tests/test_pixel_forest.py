@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
+from skimage.color import rgb2lab
 from skimage.feature import multiscale_basic_features
 
 from pathsearch.eval.segmentation import overlap
@@ -25,30 +27,55 @@ def _halves(boundary_x: int, seed: int, h: int = 96, w: int = 160) -> tuple[np.n
     return np.clip(rgb, 0, 255).astype(np.uint8), target
 
 
-def test_forest_finds_a_colour_edge_it_was_not_shown():
+@pytest.mark.parametrize(("colour", "edge_px"), [("rgb", 0), ("lab-standardised", 4)])
+def test_forest_finds_a_colour_edge_it_was_not_shown(colour, edge_px):
+    """Per-image Lab z-scores move with the class proportions (37% purple in the support, 69% in the
+    query), which costs the default a few px at the edge; raw colour lands on it."""
     image, target = _halves(60, seed=0)
-    forest = fit_pixel_forest([image], [target], 3, PixelForestConfig(pixels_per_image=4000, trees=20))
+    forest = fit_pixel_forest([image], [target], 3, PixelForestConfig(pixels_per_image=4000, trees=20, colour=colour))
     query, truth = _halves(110, seed=1)
     probs = forest.probabilities(query)
     assert probs.shape == (96, 160, 3)
     assert np.allclose(probs.sum(axis=2), 1.0, atol=1e-5) and np.all(probs[..., 2] == 0)  # class 2 never shown
     predicted = probs.argmax(axis=2)
-    assert (predicted == truth).mean() > 0.98
-    # Column by column the edge lands within 2 px of x=110.
+    assert (predicted == truth).mean() > 0.97
+    # Column by column the edge lands within `edge_px` of x=110.
     edge = np.array([np.argmax(row == 1) for row in predicted])
-    assert np.median(np.abs(edge - 110)) <= 2
+    assert np.median(np.abs(edge - 110)) <= edge_px
 
 
-def test_features_in_row_blocks_match_the_whole_image(monkeypatch):
-    """Blocks filtered with a 4-sigma margin give the whole image's features (no seams at block joins)."""
+@pytest.mark.parametrize("colour", ["rgb", "lab-standardised"])
+def test_features_in_row_blocks_match_the_whole_image(monkeypatch, colour):
+    """Blocks filtered with a 4-sigma margin, and Lab moments gathered block by block, give the whole
+    image's features (no seams at block joins)."""
     monkeypatch.setattr(pixels, "ROWS_PER_BLOCK", 40)
     image, _ = _halves(30, seed=2, h=130, w=50)
-    whole = multiscale_basic_features(image.astype(np.float32) / 255, channel_axis=-1, sigma_min=1, sigma_max=4)
-    blocks = list(pixels._feature_blocks(image, 4))
+    if colour == "rgb":
+        channels = image.astype(np.float32) / 255
+    else:
+        lab = rgb2lab(image)
+        channels = (lab - lab.mean(axis=(0, 1))) / lab.std(axis=(0, 1))
+    whole = multiscale_basic_features(channels, channel_axis=-1, sigma_min=1, sigma_max=4)
+    blocks = list(pixels._feature_blocks(image, PixelForestConfig(sigma_max_px=4, colour=colour)))
     assert [y0 for y0, _ in blocks] == [0, 40, 80, 120]
     joined = np.concatenate([f for _, f in blocks])
     assert joined.shape == whole.shape
     assert np.allclose(joined, whole, atol=1e-3)
+
+
+def test_lab_standardised_forest_ignores_a_global_stain_shift():
+    """A query scanned darker and bluer than the support: raw colour misreads it, per-image Lab z-scores
+    do not."""
+    image, target = _halves(60, seed=0)
+    query, truth = _halves(110, seed=1)
+    shifted = np.clip(query.astype(np.float32) * (0.6, 0.6, 0.8) + (0, 0, 40), 0, 255).astype(np.uint8)
+    accuracy = {}
+    for colour in ("rgb", "lab-standardised"):
+        config = PixelForestConfig(pixels_per_image=4000, trees=20, colour=colour)
+        forest = fit_pixel_forest([image], [target], 2, config)
+        accuracy[colour] = (forest.probabilities(shifted).argmax(axis=2) == truth).mean()
+    assert accuracy["lab-standardised"] > 0.97
+    assert accuracy["rgb"] < 0.5
 
 
 def test_class_map_merges_specks_and_pinholes_only():

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pathsearch.choices import Head
+from pathsearch.choices import Head, PixelColour
 from pathsearch.cli.common import HEAD_HELP, LABEL_ID_HELP, progress_bar, stderr, user_errors
 from pathsearch.errors import PathsearchError
 from pathsearch.io.exports import MASK_SUFFIX
@@ -30,6 +30,10 @@ def segment(
     pixel_forest: Annotated[
         bool, typer.Option(help="Average the patch votes with a random forest on multi-scale pixel filters")
     ] = True,
+    pixel_colour: Annotated[
+        PixelColour,
+        typer.Option(help="The forest's colour input: Lab z-scored per image (cancels stain shift between slides) or raw RGB"),
+    ] = "lab-standardised",
     min_region_px: Annotated[int, typer.Option(min=0, help="Class regions smaller than this (image px) are merged away")] = 2000,
     refine: Annotated[bool, typer.Option("--refine", help="Train a U-Net on support + confident votes")] = False,
     refine_iterations: Annotated[int, typer.Option(min=1)] = 300,
@@ -48,7 +52,7 @@ def segment(
     from pathsearch.heads.segment import SegmentConfig
 
     voting = SegmentConfig().few_shot.model_copy(update={"samples": samples, "k": k, "head": head, "seed": seed})
-    forest = PixelForestConfig(seed=seed) if pixel_forest else None
+    forest = PixelForestConfig(colour=pixel_colour, seed=seed) if pixel_forest else None
     config = SegmentConfig(
         patch_px=patch_px, stride_px=stride_px, few_shot=voting, pixel_forest=forest, min_region_px=min_region_px
     )

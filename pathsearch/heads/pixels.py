@@ -10,8 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from skimage.color import rgb2lab
 from skimage.feature import multiscale_basic_features
 from sklearn.ensemble import RandomForestClassifier
+
+from pathsearch.choices import PixelColour
 
 ROWS_PER_BLOCK = 256  # features are computed in row blocks so a large region never holds all at once
 
@@ -20,6 +23,9 @@ class PixelForestConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sigma_max_px: float = Field(default=16, ge=1, description="widest Gaussian of the filter bank, image px")
+    # Per-image CIELAB z-scores cancel a slide's overall stain and scanner shift before the filters see it;
+    # on GlaS that lifted the hardest images most (BENCHMARKS.md). "rgb" is the raw colour, 0-1.
+    colour: PixelColour = "lab-standardised"
     pixels_per_image: int = Field(default=15000, ge=100, description="support pixels sampled per image")
     trees: int = Field(default=60, ge=1)
     min_samples_leaf: int = Field(default=5, ge=1)
@@ -27,29 +33,45 @@ class PixelForestConfig(BaseModel):
     seed: int = 0
 
 
-def _feature_blocks(image: np.ndarray, sigma_max_px: float) -> Iterator[tuple[int, np.ndarray]]:
+def _lab_moments(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-image per-channel Lab mean and std, accumulated over row blocks."""
+    total, squares = np.zeros(3), np.zeros(3)
+    for y0 in range(0, image.shape[0], ROWS_PER_BLOCK):
+        lab = rgb2lab(image[y0 : y0 + ROWS_PER_BLOCK]).reshape(-1, 3)
+        total += lab.sum(axis=0)
+        squares += np.square(lab).sum(axis=0)
+    n = image.shape[0] * image.shape[1]
+    mean = total / n
+    return mean, np.sqrt(np.maximum(squares / n - mean**2, 1e-6))
+
+
+def _feature_blocks(image: np.ndarray, config: PixelForestConfig) -> Iterator[tuple[int, np.ndarray]]:
     """(first row, (rows, W, F) features) per block; each block is filtered with a margin of 4 sigma so
     blocks join without seams."""
-    margin = int(np.ceil(4 * sigma_max_px))
+    margin = int(np.ceil(4 * config.sigma_max_px))
     h = image.shape[0]
-    rgb = image.astype(np.float32) / 255.0
+    moments = _lab_moments(image) if config.colour == "lab-standardised" else None
     for y0 in range(0, h, ROWS_PER_BLOCK):
         y1 = min(y0 + ROWS_PER_BLOCK, h)
         top, bottom = max(y0 - margin, 0), min(y1 + margin, h)
-        feats = multiscale_basic_features(rgb[top:bottom], channel_axis=-1, sigma_min=1, sigma_max=sigma_max_px)
+        if moments is None:
+            channels = image[top:bottom].astype(np.float32) / 255.0
+        else:
+            channels = ((rgb2lab(image[top:bottom]) - moments[0]) / moments[1]).astype(np.float32)
+        feats = multiscale_basic_features(channels, channel_axis=-1, sigma_min=1, sigma_max=config.sigma_max_px)
         yield y0, feats[y0 - top : y1 - top].astype(np.float32)
 
 
 @dataclass(frozen=True)
 class PixelForest:
     forest: RandomForestClassifier
-    sigma_max_px: float  # prediction must use the filter bank the forest was trained on
+    config: PixelForestConfig  # prediction must use the filter bank and colour the forest was trained on
     n_classes: int
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """(H, W, n_classes); a class the forest never saw gets 0."""
         out = np.zeros(image.shape[:2] + (self.n_classes,), np.float32)
-        for y0, feats in _feature_blocks(image, self.sigma_max_px):
+        for y0, feats in _feature_blocks(image, self.config):
             rows, w, f = feats.shape
             out[y0 : y0 + rows, :, self.forest.classes_] = self.forest.predict_proba(feats.reshape(-1, f)).reshape(rows, w, -1)
         return out
@@ -63,7 +85,7 @@ def fit_pixel_forest(images: list[np.ndarray], targets: list[np.ndarray], n_clas
         picked = np.zeros(target.size, bool)
         picked[rng.choice(target.size, min(config.pixels_per_image, target.size), replace=False)] = True
         picked = picked.reshape(target.shape)
-        for y0, feats in _feature_blocks(image, config.sigma_max_px):
+        for y0, feats in _feature_blocks(image, config):
             rows = picked[y0 : y0 + len(feats)]
             xs.append(feats[rows])
             ys.append(target[y0 : y0 + len(feats)][rows])
@@ -71,7 +93,7 @@ def fit_pixel_forest(images: list[np.ndarray], targets: list[np.ndarray], n_clas
         n_estimators=config.trees, min_samples_leaf=config.min_samples_leaf, class_weight="balanced",
         n_jobs=-1, random_state=config.seed,
     )
-    return PixelForest(forest.fit(np.concatenate(xs), np.concatenate(ys)), config.sigma_max_px, n_classes)
+    return PixelForest(forest.fit(np.concatenate(xs), np.concatenate(ys)), config, n_classes)
 
 
 def blend(votes: np.ndarray, pixel_probs: np.ndarray, weight: float) -> np.ndarray:
