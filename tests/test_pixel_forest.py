@@ -109,4 +109,4 @@ def test_forest_alone_on_real_glas():
             continue
         dice.append(overlap(class_map(forest.probabilities(image), 2000) == 1, mask == 1)["dice"])
     assert len(dice) == 8
-    assert np.mean(dice) >= 0.68, np.round(dice, 3)
+    assert np.mean(dice) >= 0.74, np.round(dice, 3)  # 0.719 with raw RGB, 0.771 with the Lab default
