@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 from skimage.color import rgb2lab
 from skimage.feature import multiscale_basic_features
 
@@ -13,6 +12,7 @@ from pathsearch.heads import pixels
 from pathsearch.heads.pixels import PixelForestConfig, fit_pixel_forest
 from pathsearch.heads.segment import class_map
 from pathsearch.io.exports import export_items
+from pathsearch.io.tile_sources import read_mask, read_rgb
 from tests.conftest import real_data
 
 PINK, PURPLE = (230, 120, 170), (90, 40, 140)
@@ -46,8 +46,8 @@ def test_forest_finds_a_colour_edge_it_was_not_shown(colour, edge_px):
 
 @pytest.mark.parametrize("colour", ["rgb", "lab-standardised"])
 def test_features_in_row_blocks_match_the_whole_image(monkeypatch, colour):
-    """Blocks filtered with a 4-sigma margin, and Lab moments gathered block by block, give the whole
-    image's features (no seams at block joins)."""
+    """Blocks filtered with a 4-sigma margin, from Lab converted block by block, give the whole image's
+    features (no seams at block joins)."""
     monkeypatch.setattr(pixels, "ROWS_PER_BLOCK", 40)
     image, _ = _halves(30, seed=2, h=130, w=50)
     if colour == "rgb":
@@ -96,11 +96,7 @@ def test_forest_alone_on_real_glas():
     """Support glas_testA_25/30, testB_3 (the BENCHMARKS triple), the 8 other images as queries."""
     items = export_items(real_data("segmentation/glas-dev").iterdir())
     support_stems = ("glas_testA_25", "glas_testA_30", "glas_testB_3")
-
-    def load(item: object) -> tuple[np.ndarray, np.ndarray]:
-        return np.asarray(Image.open(item.image).convert("RGB")), np.asarray(Image.open(item.mask))
-
-    pairs = {item.image.stem.split(" [")[0]: load(item) for item in items}
+    pairs = {item.image.stem.split(" [")[0]: (read_rgb(item.image), read_mask(item.mask)) for item in items}
     support = [pairs[s] for s in support_stems]
     forest = fit_pixel_forest([i for i, _ in support], [m for _, m in support], 2, PixelForestConfig())
     dice = []
@@ -109,4 +105,4 @@ def test_forest_alone_on_real_glas():
             continue
         dice.append(overlap(class_map(forest.probabilities(image), 2000) == 1, mask == 1)["dice"])
     assert len(dice) == 8
-    assert np.mean(dice) >= 0.74, np.round(dice, 3)  # 0.719 with raw RGB, 0.771 with the Lab default
+    assert np.mean(dice) >= 0.74, np.round(dice, 3)  # 0.719 with raw RGB, 0.774 with the Lab default

@@ -33,16 +33,17 @@ class PixelForestConfig(BaseModel):
     seed: int = 0
 
 
-def _lab_moments(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Whole-image per-channel Lab mean and std, accumulated over row blocks."""
-    total, squares = np.zeros(3), np.zeros(3)
+def _channels(image: np.ndarray, colour: PixelColour) -> np.ndarray:
+    """(H, W, 3) float32 filter input. Lab is converted a row block at a time, so the whole-image copy
+    stays float32 (rgb2lab returns float64)."""
+    if colour == "rgb":
+        return image.astype(np.float32) / 255.0
+    lab = np.empty(image.shape, np.float32)
     for y0 in range(0, image.shape[0], ROWS_PER_BLOCK):
-        lab = rgb2lab(image[y0 : y0 + ROWS_PER_BLOCK]).reshape(-1, 3)
-        total += lab.sum(axis=0)
-        squares += np.square(lab).sum(axis=0)
-    n = image.shape[0] * image.shape[1]
-    mean = total / n
-    return mean, np.sqrt(np.maximum(squares / n - mean**2, 1e-6))
+        lab[y0 : y0 + ROWS_PER_BLOCK] = rgb2lab(image[y0 : y0 + ROWS_PER_BLOCK])
+    lab -= lab.mean(axis=(0, 1))
+    lab /= np.maximum(lab.std(axis=(0, 1)), 1e-3)
+    return lab
 
 
 def _feature_blocks(image: np.ndarray, config: PixelForestConfig) -> Iterator[tuple[int, np.ndarray]]:
@@ -50,15 +51,11 @@ def _feature_blocks(image: np.ndarray, config: PixelForestConfig) -> Iterator[tu
     blocks join without seams."""
     margin = int(np.ceil(4 * config.sigma_max_px))
     h = image.shape[0]
-    moments = _lab_moments(image) if config.colour == "lab-standardised" else None
+    channels = _channels(image, config.colour)
     for y0 in range(0, h, ROWS_PER_BLOCK):
         y1 = min(y0 + ROWS_PER_BLOCK, h)
         top, bottom = max(y0 - margin, 0), min(y1 + margin, h)
-        if moments is None:
-            channels = image[top:bottom].astype(np.float32) / 255.0
-        else:
-            channels = ((rgb2lab(image[top:bottom]) - moments[0]) / moments[1]).astype(np.float32)
-        feats = multiscale_basic_features(channels, channel_axis=-1, sigma_min=1, sigma_max=config.sigma_max_px)
+        feats = multiscale_basic_features(channels[top:bottom], channel_axis=-1, sigma_min=1, sigma_max=config.sigma_max_px)
         yield y0, feats[y0 - top : y1 - top].astype(np.float32)
 
 
