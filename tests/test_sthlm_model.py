@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import pathsearch.sthlm.train as train_module
 from pathsearch.sthlm.checkpoint import load_model, save_model
 from pathsearch.sthlm.hyperlinear import HyperLinear
 from pathsearch.sthlm.model import SampleConfig
@@ -116,3 +117,19 @@ def test_pair_builders():
         assert not np.array_equal(c, t) and (c[0] < 4) == (t[0] < 4)
     tp = text_pairs(np.ones((2, 2)), np.array([3, 0]), corpus)
     np.testing.assert_array_equal(tp.target, corpus[[3, 0]])
+
+
+def test_validation_part_and_epochs_are_capped_for_large_pair_sets(monkeypatch):
+    """Large qrels: the held-out part stops at max_val_pairs and an epoch at max_batches_per_epoch."""
+    rng = np.random.default_rng(0)
+    pairs = Pairs(rng.standard_normal((200, 4)).astype(np.float32), rng.standard_normal((200, 4)).astype(np.float32))
+    train_part, val_part = pairs.split(0.25, seed=0, max_val=30)
+    assert (len(train_part), len(val_part)) == (170, 30)
+    assert len(pairs.split(0.1, seed=0, max_val=30)[1]) == 20  # the fraction still rules below the cap
+
+    losses: list[int] = []
+    real_loss = train_module._loss
+    monkeypatch.setattr(train_module, "_loss", lambda model, *draws: losses.append(len(draws[0])) or real_loss(model, *draws))
+    config = TrainConfig(max_epochs=3, batch_size=8, max_batches_per_epoch=2, val_fraction=0, width=16, hyper_dim=8)
+    _, report = train(pairs, "flow", config)
+    assert report.epochs == 3 and losses == [8] * 6  # 3 epochs x 2 batches of 8, not 25 batches each

@@ -23,9 +23,10 @@ class Pairs:
     def __len__(self) -> int:
         return len(self.cond)
 
-    def split(self, val_fraction: float, seed: int) -> tuple[Pairs, Pairs]:
+    def split(self, val_fraction: float, seed: int, max_val: int | None = None) -> tuple[Pairs, Pairs]:
+        """Random pairs, not whole queries: on SciFact holding out whole claims did worse (BENCHMARKS.md)."""
         order = np.random.default_rng(seed).permutation(len(self))
-        n_val = int(round(len(self) * val_fraction)) if len(self) > 1 else 0
+        n_val = min(int(round(len(self) * val_fraction)), max_val or len(self)) if len(self) > 1 else 0
         return self.take(order[n_val:]), self.take(order[:n_val])
 
     def take(self, rows: np.ndarray) -> Pairs:

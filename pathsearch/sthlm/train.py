@@ -31,8 +31,13 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(default=1e-4, ge=0)
     batch_size: int = Field(default=256, ge=1)
     max_epochs: int = Field(default=300, ge=1)
+    # An epoch is at most this many batches, so patience, the schedule and the validation cadence count
+    # work rather than passes: large qrels (100k pairs) stop in minutes, not hours; small ones see every pair.
+    max_batches_per_epoch: int = Field(default=20, ge=1)
     patience: int = Field(default=30, ge=1)
     val_fraction: float = Field(default=0.1, ge=0, lt=1)
+    # A few thousand held-out pairs measure the loss well enough; more only slow every epoch down.
+    max_val_pairs: int = Field(default=2000, ge=1)
     val_repeats: int = Field(default=4, ge=1)
     seed: int = 0
 
@@ -68,7 +73,7 @@ def train(
         rank=config.rank,
         hyper_dim=config.hyper_dim,
     )
-    train_set, val_set = pairs.split(config.val_fraction, config.seed)
+    train_set, val_set = pairs.split(config.val_fraction, config.seed, config.max_val_pairs)
     c, x = _tensors(train_set)
     val = _fixed_draws(model, val_set, config) if len(val_set) else None
     net = model.net.train()
@@ -79,16 +84,16 @@ def train(
     best_state = copy.deepcopy(net.state_dict())
     for epoch in range(config.max_epochs):
         order = torch.randperm(len(c), generator=gen)
-        total = 0.0
-        for rows in order.split(config.batch_size):
+        total, seen = 0.0, 0
+        for rows in order.split(config.batch_size)[: config.max_batches_per_epoch]:
             draws = _draws(model, c[rows], x[rows], config, gen, training=True)
             loss = _loss(model, *draws)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
-            total += loss.item() * len(rows)
+            total, seen = total + loss.item() * len(rows), seen + len(rows)
         sched.step()
-        train_hist.append(total / len(c))
+        train_hist.append(total / seen)
         if val is not None:
             with torch.no_grad():
                 net.eval()
@@ -105,7 +110,6 @@ def train(
     net.eval()
     report = TrainReport(len(train_hist), best_epoch, train_hist, val_hist, time.perf_counter() - start)
     return model, report
-
 
 
 def train_label_flow(
