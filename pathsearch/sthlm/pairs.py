@@ -26,7 +26,8 @@ class Pairs:
     def split(self, val_fraction: float, seed: int, max_val: int | None = None) -> tuple[Pairs, Pairs]:
         """Random pairs, not whole queries: on SciFact holding out whole claims did worse (BENCHMARKS.md)."""
         order = np.random.default_rng(seed).permutation(len(self))
-        n_val = min(int(round(len(self) * val_fraction)), max_val or len(self)) if len(self) > 1 else 0
+        cap = len(self) if max_val is None else max_val
+        n_val = min(int(round(len(self) * val_fraction)), cap) if len(self) > 1 else 0
         return self.take(order[n_val:]), self.take(order[:n_val])
 
     def take(self, rows: np.ndarray) -> Pairs:

@@ -82,18 +82,19 @@ def train(
     gen = torch.Generator().manual_seed(config.seed)
     best, best_epoch, train_hist, val_hist = float("inf"), 0, [], []
     best_state = copy.deepcopy(net.state_dict())
+    rows_per_epoch = min(len(c), config.batch_size * config.max_batches_per_epoch)
     for epoch in range(config.max_epochs):
-        order = torch.randperm(len(c), generator=gen)
-        total, seen = 0.0, 0
-        for rows in order.split(config.batch_size)[: config.max_batches_per_epoch]:
+        order = torch.randperm(len(c), generator=gen)[:rows_per_epoch]
+        total = 0.0
+        for rows in order.split(config.batch_size):
             draws = _draws(model, c[rows], x[rows], config, gen, training=True)
             loss = _loss(model, *draws)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
-            total, seen = total + loss.item() * len(rows), seen + len(rows)
+            total += loss.item() * len(rows)
         sched.step()
-        train_hist.append(total / seen)
+        train_hist.append(total / rows_per_epoch)
         if val is not None:
             with torch.no_grad():
                 net.eval()
