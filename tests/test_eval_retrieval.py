@@ -10,15 +10,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pathsearch.bank.bank import ReferenceBank
+from pathsearch.eval.query_weight import QUERY_WEIGHTS, best_weight, carve_dev, ndcg_by_query_weight
 from pathsearch.eval.retrieval_data import load_retrieval_dataset
 from pathsearch.eval.retrieval_metrics import mean_metrics, per_query
+from pathsearch.sthlm.pairs import Pairs
+from pathsearch.sthlm.search import GenerativeSearch
+from pathsearch.sthlm.train import TrainConfig, train
 from tests.cli import assert_one_line_error, run_cli
 from tests.conftest import REPO, real_data
 
 ARM_KEYS = {"ndcg@10", "recall@100", "mrr@10", "ms_per_query"}
 
 
-def _write_dataset(root: Path, n_docs: int = 300, n_queries: int = 80, dim: int = 16) -> Path:
+def _write_dataset(root: Path, n_docs: int = 300, n_queries: int = 120, dim: int = 16) -> Path:
     """Each query's relevant document is a fixed rotation of it: learnable, yet not its nearest neighbour."""
     rng = np.random.default_rng(0)
     corpus = rng.normal(size=(n_docs, dim)).astype(np.float32)
@@ -33,7 +38,8 @@ def _write_dataset(root: Path, n_docs: int = 300, n_queries: int = 80, dim: int 
     np.save(root / "queries.npy", queries.astype(np.float32))
     (root / "corpus_ids.txt").write_text("".join(f"d{i}\n" for i in range(n_docs)))
     (root / "query_ids.txt").write_text("".join(f"q{i}\n" for i in range(n_queries)))
-    for split, rows in (("train", range(0, 60)), ("test", range(60, n_queries))):
+    # 100 training queries: enough for the 25-query dev part that picks each arm's query weight.
+    for split, rows in (("train", range(0, 100)), ("test", range(100, n_queries))):
         lines = ["query-id\tcorpus-id\tscore"] + [f"q{i}\td{targets[i]}\t1" for i in rows]
         (root / "qrels" / f"{split}.tsv").write_text("\n".join(lines) + "\n")
     return root
@@ -94,3 +100,39 @@ def test_scifact_dev_split_sthlm_beats_plain_knn(tmp_path):
     # there (ungated, this split lost 0.024; BENCHMARKS.md).
     unseen = result["breakdown"]["unseen"]
     assert unseen["sthlm"] >= unseen["baseline"] - 0.01
+
+
+def test_dev_part_holds_out_whole_queries_reproducibly():
+    qrels = {f"q{i}": {f"d{i % 7}": 1, f"d{i % 5 + 10}": 2} for i in range(40)}
+    fit, dev = carve_dev(qrels, 0.25, seed=3)
+    assert len(dev) == 10 and len(fit) == 30
+    assert set(fit).isdisjoint(dev) and set(fit) | set(dev) == set(qrels)
+    assert all(dev[q] == qrels[q] for q in dev)  # every relevant document of a dev query stays with it
+    assert carve_dev(qrels, 0.25, seed=3) == (fit, dev) and carve_dev(qrels, 0.25, seed=4)[1] != dev
+
+
+def test_query_weight_follows_whether_the_training_answers_help():
+    """One control model, learnt on rotated answers; scored against those answers it earns a low query
+    weight, scored against plain search's own answers it is ignored (weight 1.0, exactly plain k-NN)."""
+    rng = np.random.default_rng(1)
+    dim, n_docs, n_queries = 16, 200, 60
+    corpus = rng.normal(size=(n_docs, dim)).astype(np.float32)
+    corpus /= np.linalg.norm(corpus, axis=1, keepdims=True)
+    bank = ReferenceBank.build(corpus, [f"d{i}" for i in range(n_docs)])
+    rotation = np.linalg.qr(rng.normal(size=(dim, dim)))[0].astype(np.float32)
+    answers = rng.integers(0, n_docs, n_queries)
+    queries = corpus[answers] @ rotation.T
+    model, _ = train(
+        Pairs(queries, corpus[answers]), "control", TrainConfig(max_epochs=150, batch_size=16, val_fraction=0, seed=0)
+    )
+    search = GenerativeSearch(bank, model)
+    ids = [f"q{i}" for i in range(n_queries)]
+    _, plain = bank.search(queries, 1)
+    learnt = {q: {f"d{answers[i]}": 1} for i, q in enumerate(ids)}
+    nearest = {q: {f"d{plain[i, 0]}": 1} for i, q in enumerate(ids)}
+    by_learnt = ndcg_by_query_weight(search, queries, ids, learnt, bank.ids, 1, 10)
+    by_nearest = ndcg_by_query_weight(search, queries, ids, nearest, bank.ids, 1, 10)
+    assert set(by_learnt) == set(QUERY_WEIGHTS)
+    assert best_weight(by_learnt) <= 0.3 and by_learnt[best_weight(by_learnt)] > by_learnt[1.0] + 0.3
+    assert best_weight(by_nearest) == 1.0 and by_nearest[1.0] == pytest.approx(1.0)
+    assert best_weight({0.2: 0.5, 0.8: 0.5, 1.0: 0.4}) == 0.8  # a tie goes to the side nearer plain search
