@@ -10,24 +10,28 @@ from typing import Any
 import numpy as np
 
 from pathsearch.bank.bank import BankConfig, ReferenceBank
+from pathsearch.bank.pca import l2_normalise
 from pathsearch.errors import PathsearchError
-from pathsearch.eval.query_weight import (
+from pathsearch.eval.dev_choice import (
     DEV_FRACTION,
     MIN_DEV_QUERIES,
-    best_weight,
+    DevChoice,
+    DevQueries,
     carve_dev,
-    ndcg_by_query_weight,
-    with_query_weight,
+    choose_on_dev,
+    dev_epochs,
+    fixed_length,
 )
 from pathsearch.eval.retrieval_data import RetrievalDataset, load_retrieval_dataset
 from pathsearch.eval.retrieval_metrics import Qrels, mean_metrics, per_query
-from pathsearch.sthlm.gate import SupportGate, fit_support_gate
+from pathsearch.sthlm.gate import fit_support_gate
 from pathsearch.sthlm.model import STHLMModel
-from pathsearch.sthlm.pairs import Pairs, qrel_pairs
+from pathsearch.sthlm.pairs import qrel_pairs
 from pathsearch.sthlm.pooling import PoolConfig
 from pathsearch.sthlm.search import GenerativeSearch
 from pathsearch.sthlm.train import EpochCallback, TrainConfig, train
 
+TrainingProgress = Callable[[str, int], EpochCallback]  # (arm, epochs at most) -> per-epoch callback
 DEFAULT_SAMPLES = 10
 SEARCH_K = 100
 
@@ -39,14 +43,16 @@ def evaluate_retrieval(
     samples: Sequence[int] = (0, 1, 5, 10, 20, 50),
     pca_dim: int | None = None,
     train_config: TrainConfig | None = None,
-    on_epoch: Callable[[str], EpochCallback] | None = None,
+    on_epoch: TrainingProgress | None = None,
+    on_choice: Callable[[str, DevChoice], None] | None = None,
 ) -> dict[str, Any]:
     """Train STHLM and the control on `train_split` only; every setting is fixed before `split` is read.
 
-    Early stopping uses a validation part carved from the training pairs, and each learned arm's query
-    weight is chosen on a quarter of the training queries held out from a first pair of models
-    (`eval.query_weight`); the evaluated split is touched only to score the final rankings. Queries
-    unlike every training query lean on their own plain scores (`sthlm.gate`), in both learned arms.
+    Each learned arm's training length and query weight are chosen on a quarter of the training
+    queries, held out from a first pair of models (`eval.dev_choice`); the evaluated split is touched
+    only to score the final rankings. Queries unlike every training query lean on their own plain
+    scores (`sthlm.gate`), in both learned arms. Behind a PCA-reduced bank the models are conditioned
+    on the full-dimension query too: it is there at query time, and only the stored vectors shrink.
     """
     if split == train_split:
         raise PathsearchError(f"--split {split} is also the training split: evaluate on held-out queries")
@@ -55,33 +61,38 @@ def evaluate_retrieval(
     train_qrels = {q: docs for q, docs in train_qrels.items() if q not in eval_qrels}
     bank = ReferenceBank.build(data.corpus, data.corpus_ids, config=BankConfig(pca_dim=pca_dim))
     queries = bank.project(data.queries)
+    conditions = queries if pca_dim is None else np.concatenate([queries, l2_normalise(data.queries)], axis=1)
     config = train_config or TrainConfig()
-    pairs = qrel_pairs(queries, data.query_row, bank.vectors, data.corpus_row, train_qrels)
+    pairs = qrel_pairs(conditions, data.query_row, bank.vectors, data.corpus_row, train_qrels)
     if not len(pairs):
         raise PathsearchError(f"split '{train_split}' gives no (query, relevant document) pairs to train on")
-    pooling = _choose_pooling(data, bank, queries, train_qrels, config, on_epoch)
-    flow, control, gate = _train_arms(pairs, config, on_epoch, "")
+    gate = fit_support_gate(pairs)  # shared by both arms: the control is fused exactly as STHLM is
+    arms = _choose_on_dev(data, bank, queries, conditions, train_qrels, config, on_epoch, on_choice)
+    (flow_config, flow_pool), (control_config, control_pool) = arms["sthlm"], arms["control"]
+    flow, _ = train(pairs, "flow", flow_config, on_epoch("sthlm", flow_config.max_epochs) if on_epoch else None)
+    control, _ = train(
+        pairs, "control", control_config, on_epoch("control", control_config.max_epochs) if on_epoch else None
+    )
 
     eval_ids = [q for q in data.query_ids if q in eval_qrels and any(g > 0 for g in eval_qrels[q].values())]
     rows = np.array([data.query_row[q] for q in eval_ids], dtype=np.int64)
-    seen_docs = {d for docs in train_qrels.values() for d, g in docs.items() if g > 0}
-    seen = [q for q in eval_ids if any(g > 0 and d in seen_docs for d, g in eval_qrels[q].items())]
-    seen_set = set(seen)
-    unseen = [q for q in eval_ids if q not in seen_set]
+    is_seen = _cites_a_training_answer(eval_ids, eval_qrels, train_qrels)
+    seen = [q for q, s in zip(eval_ids, is_seen, strict=True) if s]
+    unseen = [q for q, s in zip(eval_ids, is_seen, strict=True) if not s]
 
     def arm(model: STHLMModel | None, n: int, pool: PoolConfig) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
         search = GenerativeSearch(bank, model, pooling=pool, gate=gate)
         start = time.perf_counter()
-        _, hits = search.search(queries[rows], n, SEARCH_K)
+        _, hits = search.search(queries[rows], n, SEARCH_K, conditions[rows])
         ms = 1000 * (time.perf_counter() - start) / max(len(rows), 1)
         ranking = {q: [data.corpus_ids[j] for j in hits[i] if j >= 0] for i, q in enumerate(eval_ids)}
         scores = per_query(ranking, eval_qrels)
         return {**mean_metrics(scores), "ms_per_query": ms}, scores
 
     baseline, base_q = arm(None, 0, PoolConfig())
-    sthlm, sthlm_q = arm(flow, DEFAULT_SAMPLES, pooling["sthlm"])
-    ctrl, ctrl_q = arm(control, 1, pooling["control"])
-    sweep = [{"N": n, **arm(flow, n, pooling["sthlm"])[0]} for n in samples]
+    sthlm, sthlm_q = arm(flow, DEFAULT_SAMPLES, flow_pool)
+    ctrl, ctrl_q = arm(control, 1, control_pool)
+    sweep = [{"N": n, **arm(flow, n, flow_pool)[0]} for n in samples]
 
     def group(ids: list[str]) -> dict[str, Any]:
         return {
@@ -100,36 +111,38 @@ def evaluate_retrieval(
     }
 
 
-Arms = tuple[STHLMModel, STHLMModel, SupportGate]
+def _cites_a_training_answer(ids: Sequence[str], qrels: Qrels, train_qrels: Qrels) -> np.ndarray:
+    """(len(ids),) True where a query has a relevant document that some training query has too."""
+    answers = {d for docs in train_qrels.values() for d, g in docs.items() if g > 0}
+    return np.array([any(g > 0 and d in answers for d, g in qrels[q].items()) for q in ids], dtype=bool)
 
 
-def _train_arms(pairs: Pairs, config: TrainConfig, on_epoch: Callable[[str], EpochCallback] | None, tag: str) -> Arms:
-    flow, _ = train(pairs, "flow", config, on_epoch(f"STHLM{tag}") if on_epoch else None)
-    control, _ = train(pairs, "control", config, on_epoch(f"control{tag}") if on_epoch else None)
-    return flow, control, fit_support_gate(pairs)  # one gate for both arms: the control is fused exactly as STHLM is
-
-
-def _choose_pooling(
+def _choose_on_dev(
     data: RetrievalDataset,
     bank: ReferenceBank,
     queries: np.ndarray,
+    conditions: np.ndarray,
     train_qrels: Qrels,
     config: TrainConfig,
-    on_epoch: Callable[[str], EpochCallback] | None,
-) -> dict[str, PoolConfig]:
-    """Each arm's query weight, from models trained on part of the training queries and scored on the rest."""
-    fit, dev = carve_dev(train_qrels, DEV_FRACTION, config.seed)
-    dev_ids = [q for q in data.query_ids if q in dev and any(g > 0 for g in dev[q].values())]
-    default = PoolConfig()
-    fit_pairs = qrel_pairs(queries, data.query_row, bank.vectors, data.corpus_row, fit)
+    on_epoch: TrainingProgress | None,
+    on_choice: Callable[[str, DevChoice], None] | None,
+) -> dict[str, tuple[TrainConfig, PoolConfig]]:
+    """Per arm: how to train it on every training pair, and how to fuse it with the plain query."""
+    fit, dev_qrels = carve_dev(train_qrels, DEV_FRACTION, config.seed)
+    dev_ids = [q for q in data.query_ids if q in dev_qrels and any(g > 0 for g in dev_qrels[q].values())]
+    fit_pairs = qrel_pairs(conditions, data.query_row, bank.vectors, data.corpus_row, fit)
     if len(dev_ids) < MIN_DEV_QUERIES or len(fit_pairs) < 2:
-        return {"sthlm": default, "control": default}
-    flow, control, gate = _train_arms(fit_pairs, config, on_epoch, " (dev)")
+        return {"sthlm": (config, PoolConfig()), "control": (config, PoolConfig())}
     rows = np.array([data.query_row[q] for q in dev_ids], dtype=np.int64)
+    seen = _cites_a_training_answer(dev_ids, dev_qrels, fit)
+    dev = DevQueries(queries[rows], conditions[rows], dev_ids, dev_qrels, seen)
+    gate = fit_support_gate(fit_pairs)
     chosen = {}
-    for name, model, n in (("sthlm", flow, DEFAULT_SAMPLES), ("control", control, 1)):
-        search = GenerativeSearch(bank, model, pooling=default, gate=gate)
-        ndcg = ndcg_by_query_weight(search, queries[rows], dev_ids, dev, data.corpus_ids, n, SEARCH_K)
-        chosen[name] = with_query_weight(default, best_weight(ndcg))
+    for name, kind, n in (("sthlm", "flow", DEFAULT_SAMPLES), ("control", "control", 1)):
+        search = GenerativeSearch(bank, None, gate=gate)
+        progress = on_epoch(f"{name} (dev)", dev_epochs(config, len(fit_pairs))) if on_epoch else None
+        choice = choose_on_dev(fit_pairs, kind, n, config, search, dev, data.corpus_ids, SEARCH_K, progress)
+        if on_choice is not None:
+            on_choice(name, choice)
+        chosen[name] = (fixed_length(config, choice.epochs), choice.pooling(PoolConfig()))
     return chosen
-

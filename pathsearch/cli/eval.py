@@ -15,6 +15,7 @@ from pathsearch.errors import PathsearchError
 from pathsearch.io.atomic import write_json
 
 if TYPE_CHECKING:
+    from pathsearch.eval.dev_choice import DevChoice
     from pathsearch.sthlm.train import EpochCallback
 
 app = typer.Typer(help="Evaluate retrieval (plain k-NN vs STHLM vs control) or segmentation masks.", no_args_is_help=True)
@@ -49,7 +50,7 @@ def retrieval(
     config = TrainConfig(seed=seed)
     with progress_bar() as progress:
         result = evaluate_retrieval(
-            dataset, split, train_split, sweep, pca_dim, config, on_epoch=_epoch_bar(progress, config.max_epochs)
+            dataset, split, train_split, sweep, pca_dim, config, on_epoch=_epoch_bar(progress), on_choice=_print_choice
         )
     if json_out is not None:
         write_json(json_out, result)
@@ -79,8 +80,15 @@ def segmentation(
     Console().print(table)
 
 
-def _epoch_bar(progress: Any, max_epochs: int) -> Callable[[str], EpochCallback]:
-    def start(name: str) -> EpochCallback:
+def _print_choice(arm: str, choice: DevChoice) -> None:
+    stderr.print(
+        f"{arm}: {choice.epochs} epochs, query weight {choice.query_weight} ({choice.outside_query_weight} outside "
+        f"the support gate), dev NDCG@10 {choice.ndcg:.4f}; retraining on every training query"
+    )
+
+
+def _epoch_bar(progress: Any) -> Callable[[str, int], EpochCallback]:
+    def start(name: str, max_epochs: int) -> EpochCallback:
         task = progress.add_task(f"training {name}", total=max_epochs)
 
         def advance(epoch: int, train_loss: float, val_loss: float) -> None:

@@ -57,12 +57,14 @@ class STHLMModel:
             "net": self.net.config.model_dump(),
         }
 
+    # A condition may carry more than the bank-space query after it (the full-dimension query when the
+    # bank is PCA-reduced); the residual is taken from its leading bank-space part.
     def to_data(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return (x - c if self.residual else x) * self.scale
+        return (x - c[:, : x.shape[-1]] if self.residual else x) * self.scale
 
     def from_data(self, y: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         x = y / self.scale
-        return x + c[:, None, :] if self.residual else x
+        return x + c[:, None, : x.shape[-1]] if self.residual else x
 
     @torch.inference_mode()
     def sample(self, cond: np.ndarray, n: int, config: SampleConfig | None = None) -> np.ndarray:

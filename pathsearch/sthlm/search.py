@@ -22,17 +22,22 @@ class GenerativeSearch:
     pooling: PoolConfig = field(default_factory=PoolConfig)
     gate: SupportGate | None = None
 
-    def probes(self, queries: np.ndarray, n: int) -> np.ndarray | None:
+    def probes(self, conditions: np.ndarray, n: int) -> np.ndarray | None:
         if n == 0 or self.model is None:
             return None
         if self.model.kind == "control":
-            return self.model.predict(queries)[:, None, :]  # deterministic: one probe whatever n is
-        return self.model.sample(queries, n, self.sampling)
+            return self.model.predict(conditions)[:, None, :]  # deterministic: one probe whatever n is
+        return self.model.sample(conditions, n, self.sampling)
 
-    def search(self, queries: np.ndarray, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        probes = self.probes(queries, n)
+    def search(
+        self, queries: np.ndarray, n: int, k: int, conditions: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`conditions` (default: the queries) are what the model and gate see, when they know more than
+        the bank-space query: the full-dimension query behind a PCA-reduced bank."""
+        conditions = queries if conditions is None else conditions
+        probes = self.probes(conditions, n)
         # Only a blended search reads the gate; plain k-NN (N=0) stays exactly that, with no extra search.
-        inside = self.gate.inside(queries) if self.gate is not None and probes is not None else None
+        inside = self.gate.inside(conditions) if self.gate is not None and probes is not None else None
         return pooled_search(self.bank, queries, probes, k, self.pooling, inside)
 
     def class_probabilities(

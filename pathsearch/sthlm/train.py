@@ -52,12 +52,20 @@ class TrainReport:
 
 
 EpochCallback = Callable[[int, float, float], None]
+CheckpointCallback = Callable[[int, STHLMModel], None]
 
 
 def train(
-    pairs: Pairs, kind: ModelKind, config: TrainConfig | None = None, on_epoch: EpochCallback | None = None
+    pairs: Pairs,
+    kind: ModelKind,
+    config: TrainConfig | None = None,
+    on_epoch: EpochCallback | None = None,
+    on_checkpoint: CheckpointCallback | None = None,
 ) -> tuple[STHLMModel, TrainReport]:
-    """Train a flow (STHLM) or control model; keeps the weights of the best validation epoch."""
+    """Train a flow (STHLM) or control model; keeps the weights of the best validation epoch.
+
+    `on_checkpoint(epoch, model)` sees the model in eval mode after every epoch, for criteria the
+    validation loss cannot express (retrieval on held-out queries)."""
     config = config or TrainConfig()
     torch.manual_seed(config.seed)
     start = time.perf_counter()
@@ -95,11 +103,13 @@ def train(
             total += loss.item() * len(rows)
         sched.step()
         train_hist.append(total / rows_per_epoch)
-        if val is not None:
-            with torch.no_grad():
-                net.eval()
+        with torch.no_grad():
+            net.eval()
+            if val is not None:
                 val_hist.append(_loss(model, *val).item())
-                net.train()
+            if on_checkpoint is not None:
+                on_checkpoint(epoch, model)
+            net.train()
         score = val_hist[-1] if val is not None else train_hist[-1]
         if score < best:
             best, best_epoch, best_state = score, epoch, copy.deepcopy(net.state_dict())

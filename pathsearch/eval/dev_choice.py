@@ -1,0 +1,144 @@
+"""Choose each learned arm's training length and query weight on a dev part of the training queries.
+
+The defaults were chosen on SciFact at full dimension. Elsewhere they can be wrong in both directions:
+where plain search is already near-perfect, a model recalling its training answers pushes the right
+document down (BENCHMARKS.md, session 10), and on a PCA-reduced bank the loss-based early stop ends
+training long before retrieval stops improving (session 9). A dev part carved from the training queries,
+searched exactly as the evaluated queries will be, settles both before the evaluated split is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pathsearch.eval.retrieval_metrics import Qrels, per_query
+from pathsearch.sthlm.model import ModelKind, STHLMModel
+from pathsearch.sthlm.pairs import Pairs
+from pathsearch.sthlm.pooling import PoolConfig, pooled_search
+from pathsearch.sthlm.search import GenerativeSearch
+from pathsearch.sthlm.train import EpochCallback, TrainConfig, train
+
+QUERY_WEIGHTS = (0.1, 0.2, 0.3, 0.5, 0.8, 1.0)  # 1.0 is plain search
+DEV_FRACTION = 0.25
+MIN_DEV_QUERIES = 20  # fewer cannot tell the settings apart; the defaults stand
+LONG_EPOCHS = 1000
+CHECK_EVERY = 25  # epochs between dev searches
+
+
+@dataclass(frozen=True)
+class DevQueries:
+    """Held-out training queries: bank-space vectors, model conditions, ids, their qrels, and which of
+    them cite a document some fitting query also cites (`seen`)."""
+
+    queries: np.ndarray
+    conditions: np.ndarray
+    ids: list[str]
+    qrels: Qrels
+    seen: np.ndarray
+
+
+@dataclass(frozen=True)
+class DevChoice:
+    epochs: int
+    query_weight: float  # queries the support gate lets through
+    outside_query_weight: float  # the others
+    ndcg: float
+
+    def pooling(self, base: PoolConfig) -> PoolConfig:
+        return base.model_copy(
+            update={"query_weight": self.query_weight, "outside_query_weight": self.outside_query_weight}
+        )
+
+
+def carve_dev(qrels: Qrels, fraction: float, seed: int) -> tuple[dict[str, Mapping[str, int]], dict[str, Mapping[str, int]]]:
+    """(fit, dev) by whole query, so the dev queries are as new to the dev models as test queries are."""
+    ids = sorted(qrels)
+    order = np.random.default_rng(seed).permutation(len(ids))
+    n_dev = int(round(len(ids) * fraction))
+    dev = {ids[i] for i in order[:n_dev]}
+    return {q: qrels[q] for q in ids if q not in dev}, {q: qrels[q] for q in ids if q in dev}
+
+
+def ndcg_by_query_weight(
+    search: GenerativeSearch,
+    dev: DevQueries,
+    corpus_ids: Sequence[str],
+    n: int,
+    k: int,
+    weights: Sequence[float] = QUERY_WEIGHTS,
+) -> dict[float, np.ndarray]:
+    """Per-query NDCG@10 (in `dev.ids` order) with every query at each weight, all from one set of
+    samples, so the weights differ only in how they fuse."""
+    probes = search.probes(dev.conditions, n)
+    out = {}
+    for weight in weights:
+        pooling = search.pooling.model_copy(update={"query_weight": weight})
+        _, hits = pooled_search(search.bank, dev.queries, probes, k, pooling)
+        ranking = {q: [corpus_ids[j] for j in hits[i] if j >= 0] for i, q in enumerate(dev.ids)}
+        scores = per_query(ranking, dev.qrels)
+        out[weight] = np.array([scores[q]["ndcg@10"] for q in dev.ids])
+    return out
+
+
+def best_weights(
+    ndcg: Mapping[float, np.ndarray], inside: np.ndarray, seen: np.ndarray
+) -> tuple[float, float, float]:
+    """(inside weight, outside weight, mean NDCG@10) for the two sides of the support gate.
+
+    The outside never trusts the model more than the inside does, and the dev queries citing only
+    documents no fitting query cites must do at least as well as with plain search (weight 1.0 on both
+    sides, always allowed): a model that has learnt which documents are answers must not bury new ones.
+    Ties go to the larger weights, nearer plain search."""
+    unseen = ~seen
+    best = (-1.0, 0.0, 0.0)
+    for weight_in in ndcg:
+        for weight_out in (w for w in ndcg if w >= weight_in):
+            per_query = np.where(inside, ndcg[weight_in], ndcg[weight_out])
+            if unseen.any() and per_query[unseen].mean() < ndcg[1.0][unseen].mean():
+                continue
+            best = max(best, (float(per_query.mean()), weight_in, weight_out))
+    return best[1], best[2], best[0]
+
+
+def fixed_length(config: TrainConfig, epochs: int) -> TrainConfig:
+    """Every pair trains, for exactly `epochs`: the stopping point was already chosen on dev queries."""
+    return config.model_copy(update={"max_epochs": epochs, "val_fraction": 0.0, "patience": epochs})
+
+
+def dev_epochs(config: TrainConfig, n_pairs: int) -> int:
+    """LONG_EPOCHS, or fewer where that would exceed the batches `config` allows at most (max_epochs full
+    epochs), so large qrels cost no more than they did under early stopping."""
+    batches = -(-min(n_pairs, config.batch_size * config.max_batches_per_epoch) // config.batch_size)
+    return max(CHECK_EVERY, min(LONG_EPOCHS, config.max_epochs * config.max_batches_per_epoch // batches))
+
+
+def choose_on_dev(
+    pairs: Pairs,
+    kind: ModelKind,
+    n: int,
+    config: TrainConfig,
+    search: GenerativeSearch,
+    dev: DevQueries,
+    corpus_ids: Sequence[str],
+    k: int,
+    on_epoch: EpochCallback | None = None,
+) -> DevChoice:
+    """Train `dev_epochs` on `pairs`, searching the dev queries every CHECK_EVERY epochs: the best
+    (epochs, query weight). Ties go to the shorter training."""
+    best = DevChoice(0, search.pooling.query_weight, search.pooling.outside_query_weight, -1.0)
+    inside = search.gate.inside(dev.conditions) if search.gate is not None else np.ones(len(dev.ids), dtype=bool)
+
+    def check(epoch: int, model: STHLMModel) -> None:
+        nonlocal best
+        if (epoch + 1) % CHECK_EVERY:
+            return
+        search.model = model
+        weight_in, weight_out, ndcg = best_weights(ndcg_by_query_weight(search, dev, corpus_ids, n, k), inside, dev.seen)
+        if ndcg > best.ndcg:
+            best = DevChoice(epoch + 1, weight_in, weight_out, ndcg)
+
+    train(pairs, kind, fixed_length(config, dev_epochs(config, len(pairs))), on_epoch, check)
+    return best
