@@ -4,12 +4,12 @@ import subprocess
 import sys
 
 
-def run_cli(*args):
+def run_cli(*args, timeout: float = 300):
     return subprocess.run(
         [sys.executable, "-m", "pathsearch.cli.main", *map(str, args)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
 
 

@@ -96,7 +96,11 @@ def test_scifact_dev_split_sthlm_beats_plain_knn(tmp_path):
         [sys.executable, REPO / "pipelines" / "retrieval_dev_split.py", scifact, "--out", dev, "--seed", "0"], check=True
     )
     out = tmp_path / "r.json"
-    proc = run_cli("eval", "retrieval", dev, "--split", "dev-test", "--train-split", "dev-train", "--samples", "0", "--json", out)
+    # Four models, the dev pair trained 1,000 epochs: minutes on 2 cores.
+    proc = run_cli(
+        "eval", "retrieval", dev, "--split", "dev-test", "--train-split", "dev-train", "--samples", "0", "--json", out,
+        timeout=1800,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["queries"] == 202
