@@ -23,7 +23,7 @@ from pathsearch.eval.dev_choice import (
     fixed_length,
 )
 from pathsearch.eval.retrieval_data import RetrievalDataset, load_retrieval_dataset
-from pathsearch.eval.retrieval_metrics import Qrels, mean_metrics, per_query
+from pathsearch.eval.retrieval_metrics import Qrels, mean_metrics, per_query, ranking_of
 from pathsearch.sthlm.gate import fit_support_gate
 from pathsearch.sthlm.model import STHLMModel
 from pathsearch.sthlm.pairs import qrel_pairs
@@ -74,8 +74,7 @@ def evaluate_retrieval(
         pairs, "control", control_config, on_epoch("control", control_config.max_epochs) if on_epoch else None
     )
 
-    eval_ids = [q for q in data.query_ids if q in eval_qrels and any(g > 0 for g in eval_qrels[q].values())]
-    rows = np.array([data.query_row[q] for q in eval_ids], dtype=np.int64)
+    eval_ids, rows = data.judged(eval_qrels)
     is_seen = _cites_a_training_answer(eval_ids, eval_qrels, train_qrels)
     seen = [q for q, s in zip(eval_ids, is_seen, strict=True) if s]
     unseen = [q for q, s in zip(eval_ids, is_seen, strict=True) if not s]
@@ -85,8 +84,7 @@ def evaluate_retrieval(
         start = time.perf_counter()
         _, hits = search.search(queries[rows], n, SEARCH_K, conditions[rows])
         ms = 1000 * (time.perf_counter() - start) / max(len(rows), 1)
-        ranking = {q: [data.corpus_ids[j] for j in hits[i] if j >= 0] for i, q in enumerate(eval_ids)}
-        scores = per_query(ranking, eval_qrels)
+        scores = per_query(ranking_of(eval_ids, hits, data.corpus_ids), eval_qrels)
         return {**mean_metrics(scores), "ms_per_query": ms}, scores
 
     baseline, base_q = arm(None, 0, PoolConfig())
@@ -129,19 +127,19 @@ def _choose_on_dev(
 ) -> dict[str, tuple[TrainConfig, PoolConfig]]:
     """Per arm: how to train it on every training pair, and how to fuse it with the plain query."""
     fit, dev_qrels = carve_dev(train_qrels, DEV_FRACTION, config.seed)
-    dev_ids = [q for q in data.query_ids if q in dev_qrels and any(g > 0 for g in dev_qrels[q].values())]
+    dev_ids, rows = data.judged(dev_qrels)
     fit_pairs = qrel_pairs(conditions, data.query_row, bank.vectors, data.corpus_row, fit)
     if len(dev_ids) < MIN_DEV_QUERIES or len(fit_pairs) < 2:
         return {"sthlm": (config, PoolConfig()), "control": (config, PoolConfig())}
-    rows = np.array([data.query_row[q] for q in dev_ids], dtype=np.int64)
     seen = _cites_a_training_answer(dev_ids, dev_qrels, fit)
     dev = DevQueries(queries[rows], conditions[rows], dev_ids, dev_qrels, seen)
     gate = fit_support_gate(fit_pairs)
+    epochs = dev_epochs(config, len(fit_pairs))
     chosen = {}
     for name, kind, n in (("sthlm", "flow", DEFAULT_SAMPLES), ("control", "control", 1)):
         search = GenerativeSearch(bank, None, gate=gate)
-        progress = on_epoch(f"{name} (dev)", dev_epochs(config, len(fit_pairs))) if on_epoch else None
-        choice = choose_on_dev(fit_pairs, kind, n, config, search, dev, data.corpus_ids, SEARCH_K, progress)
+        progress = on_epoch(f"{name} (dev)", epochs) if on_epoch else None
+        choice = choose_on_dev(fit_pairs, kind, n, config, search, dev, data.corpus_ids, SEARCH_K, epochs, progress)
         if on_choice is not None:
             on_choice(name, choice)
         chosen[name] = (fixed_length(config, choice.epochs), choice.pooling(PoolConfig()))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pathsearch.eval.retrieval_metrics import Qrels, per_query
+from pathsearch.eval.retrieval_metrics import Qrels, per_query, ranking_of
 from pathsearch.sthlm.model import ModelKind, STHLMModel
 from pathsearch.sthlm.pairs import Pairs
 from pathsearch.sthlm.pooling import PoolConfig, pooled_search
@@ -77,8 +77,7 @@ def ndcg_by_query_weight(
     for weight in weights:
         pooling = search.pooling.model_copy(update={"query_weight": weight})
         _, hits = pooled_search(search.bank, dev.queries, probes, k, pooling)
-        ranking = {q: [corpus_ids[j] for j in hits[i] if j >= 0] for i, q in enumerate(dev.ids)}
-        scores = per_query(ranking, dev.qrels)
+        scores = per_query(ranking_of(dev.ids, hits, corpus_ids), dev.qrels)
         out[weight] = np.array([scores[q]["ndcg@10"] for q in dev.ids])
     return out
 
@@ -124,10 +123,11 @@ def choose_on_dev(
     dev: DevQueries,
     corpus_ids: Sequence[str],
     k: int,
+    epochs: int,
     on_epoch: EpochCallback | None = None,
 ) -> DevChoice:
-    """Train `dev_epochs` on `pairs`, searching the dev queries every CHECK_EVERY epochs: the best
-    (epochs, query weights). Ties go to the shorter training."""
+    """Train `epochs` (`dev_epochs`) on `pairs`, searching the dev queries every CHECK_EVERY epochs: the
+    best (epochs, query weights). Ties go to the shorter training."""
     best = DevChoice(0, search.pooling.query_weight, search.pooling.outside_query_weight, -1.0)
     inside = search.gate.inside(dev.conditions) if search.gate is not None else np.ones(len(dev.ids), dtype=bool)
 
@@ -140,5 +140,5 @@ def choose_on_dev(
         if ndcg > best.ndcg:
             best = DevChoice(epoch + 1, weight_in, weight_out, ndcg)
 
-    train(pairs, kind, fixed_length(config, dev_epochs(config, len(pairs))), on_epoch, check)
+    train(pairs, kind, fixed_length(config, epochs), on_epoch, check)
     return best

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +22,19 @@ class RetrievalDataset:
     queries: np.ndarray
     query_ids: list[str]
 
-    @property
+    # Cached: read once per query in loops, and rebuilding them each time made those loops quadratic.
+    @cached_property
     def corpus_row(self) -> dict[str, int]:
         return {d: i for i, d in enumerate(self.corpus_ids)}
 
-    @property
+    @cached_property
     def query_row(self) -> dict[str, int]:
         return {q: i for i, q in enumerate(self.query_ids)}
+
+    def judged(self, qrels: Mapping[str, Mapping[str, int]]) -> tuple[list[str], np.ndarray]:
+        """Ids (in row order) and rows of the queries with a relevant document: the ones metrics score."""
+        ids = [q for q in self.query_ids if q in qrels and any(g > 0 for g in qrels[q].values())]
+        return ids, np.array([self.query_row[q] for q in ids], dtype=np.int64)
 
     def qrels(self, split: str) -> dict[str, dict[str, int]]:
         path = self.root / "qrels" / f"{split}.tsv"

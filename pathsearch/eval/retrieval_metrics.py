@@ -30,6 +30,11 @@ def mrr_at(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:
     return 0.0
 
 
+def ranking_of(query_ids: Sequence[str], hits: np.ndarray, corpus_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Row i of `hits` (bank rows, -1 for a missing hit) as the ranked document ids of query_ids[i]."""
+    return {q: [corpus_ids[j] for j in hits[i] if j >= 0] for i, q in enumerate(query_ids)}
+
+
 def per_query(ranking: Ranking, qrels: Qrels) -> dict[str, dict[str, float]]:
     """Queries with no relevant document are skipped, as pytrec_eval does."""
     return {
