@@ -82,8 +82,8 @@ def segmentation(
 
 def _print_choice(arm: str, choice: DevChoice) -> None:
     stderr.print(
-        f"{arm}: {choice.epochs} epochs, query weight {choice.query_weight} ({choice.outside_query_weight} outside "
-        f"the support gate), dev NDCG@10 {choice.ndcg:.4f}; retraining on every training query"
+        f"{arm}: {choice.epochs} epochs, query weight {choice.query_weight} inside the support gate (plain "
+        f"search outside), dev NDCG@10 {choice.ndcg:.4f}; retraining on every training query"
     )
 
 
