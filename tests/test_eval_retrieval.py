@@ -106,10 +106,10 @@ def test_scifact_dev_split_sthlm_beats_plain_knn(tmp_path):
     assert result["queries"] == 202
     assert 0.6 < result["baseline"]["ndcg@10"] < 0.75  # README: 0.660 over all 809 claims
     assert result["sthlm"]["ndcg@10"] > 1.1 * result["baseline"]["ndcg@10"]
-    # The support gate keeps claims unlike every training claim mostly on their own search. Ungated this
-    # split lost 0.024 there; gated with the dev-chosen training length it loses 0.011 (BENCHMARKS.md).
+    # Claims unlike every training claim keep their own search (the support gate). Ungated this split lost
+    # 0.024 there; now one gated claim's rank change, 0.0055 (BENCHMARKS.md, session 12).
     unseen = result["breakdown"]["unseen"]
-    assert unseen["sthlm"] >= unseen["baseline"] - 0.02
+    assert unseen["sthlm"] >= unseen["baseline"] - 0.01
 
 
 def test_dev_part_holds_out_whole_queries_reproducibly():
