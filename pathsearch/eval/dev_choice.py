@@ -123,7 +123,7 @@ def choose_on_dev(
     on_epoch: EpochCallback | None = None,
 ) -> DevChoice:
     """Train `epochs` (`dev_epochs`) on `pairs`, searching the dev queries every CHECK_EVERY epochs: the
-    best (epochs, query weights). Ties go to the shorter training."""
+    best (epochs, query weight). Ties go to the shorter training."""
     best = DevChoice(0, search.pooling.query_weight, -1.0)
     inside = search.gate.inside(dev.conditions) if search.gate is not None else np.ones(len(dev.ids), dtype=bool)
 
