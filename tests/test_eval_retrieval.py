@@ -14,7 +14,7 @@ from pathsearch.bank.bank import BankConfig, ReferenceBank
 from pathsearch.eval.dev_choice import (
     QUERY_WEIGHTS,
     DevQueries,
-    best_weights,
+    best_query_weight,
     carve_dev,
     ndcg_by_query_weight,
 )
@@ -144,26 +144,26 @@ def test_query_weight_follows_whether_the_training_answers_help():
     by_learnt = ndcg_by_query_weight(search, DevQueries(queries, queries, ids, learnt, everyone), bank.ids, 1, 10)
     by_nearest = ndcg_by_query_weight(search, DevQueries(queries, queries, ids, nearest, everyone), bank.ids, 1, 10)
     assert set(by_learnt) == set(QUERY_WEIGHTS)
-    weight, ndcg = best_weights(by_learnt, everyone, everyone)
+    weight, ndcg = best_query_weight(by_learnt, everyone, everyone)
     assert weight <= 0.3 and ndcg > by_learnt[1.0].mean() + 0.3
-    assert best_weights(by_nearest, everyone, everyone)[0] == 1.0
+    assert best_query_weight(by_nearest, everyone, everyone)[0] == 1.0
     assert by_nearest[1.0].mean() == pytest.approx(1.0)
     # Only the queries inside the gate follow the chosen weight; the others keep plain search.
     split = np.arange(n_queries) < 30
     mixed = {w: np.where(split, by_learnt[w], by_nearest[w]) for w in by_learnt}
-    weight, ndcg = best_weights(mixed, split, everyone)
+    weight, ndcg = best_query_weight(mixed, split, everyone)
     assert weight <= 0.5 and ndcg == pytest.approx(np.where(split, by_learnt[weight], by_nearest[1.0]).mean())
 
 
 def test_dev_weights_never_let_new_answers_fall_below_plain_search():
     both, first = np.array([True, True]), np.array([True, False])  # inside the gate / seen
     ndcg = {0.2: np.array([0.9, 0.0]), 1.0: np.array([0.3, 0.5])}
-    assert best_weights(ndcg, both, first) == (1.0, pytest.approx(0.4))  # 0.2 would bury query 2
-    assert best_weights(ndcg, first, first) == (0.2, pytest.approx(0.7))  # unless the gate sends it to plain search
-    assert best_weights(ndcg, both, both) == (0.2, pytest.approx(0.45))  # no unseen query: no floor
+    assert best_query_weight(ndcg, both, first) == (1.0, pytest.approx(0.4))  # 0.2 would bury query 2
+    assert best_query_weight(ndcg, first, first) == (0.2, pytest.approx(0.7))  # unless the gate sends it to plain search
+    assert best_query_weight(ndcg, both, both) == (0.2, pytest.approx(0.45))  # no unseen query: no floor
     ties = {0.2: np.array([0.5, 0.9]), 0.8: np.array([0.5, 0.9]), 1.0: np.array([0.4, 0.1])}
-    assert best_weights(ties, both, both) == (0.8, pytest.approx(0.7))  # ties go towards plain search
-    assert best_weights(ties, first, both) == (0.8, pytest.approx(0.3))  # outside the gate: plain search
+    assert best_query_weight(ties, both, both) == (0.8, pytest.approx(0.7))  # ties go towards plain search
+    assert best_query_weight(ties, first, both) == (0.8, pytest.approx(0.3))  # outside the gate: plain search
 
 
 def test_pca_bank_keeps_an_exact_baseline_and_conditions_on_the_full_query(tmp_path):

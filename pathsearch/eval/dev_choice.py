@@ -80,7 +80,7 @@ def ndcg_by_query_weight(
     return out
 
 
-def best_weights(ndcg: Mapping[float, np.ndarray], inside: np.ndarray, seen: np.ndarray) -> tuple[float, float]:
+def best_query_weight(ndcg: Mapping[float, np.ndarray], inside: np.ndarray, seen: np.ndarray) -> tuple[float, float]:
     """(query weight inside the support gate, mean NDCG@10); queries outside it get plain search.
 
     Trained as long as the dev queries keep improving, a model knows its training answers well enough to
@@ -132,7 +132,7 @@ def choose_on_dev(
         if (epoch + 1) % CHECK_EVERY:
             return
         search.model = model
-        weight, ndcg = best_weights(ndcg_by_query_weight(search, dev, corpus_ids, n, k), inside, dev.seen)
+        weight, ndcg = best_query_weight(ndcg_by_query_weight(search, dev, corpus_ids, n, k), inside, dev.seen)
         if ndcg > best.ndcg:
             best = DevChoice(epoch + 1, weight, ndcg)
 

@@ -21,7 +21,7 @@ class PoolConfig(BaseModel):
     query_weight: float = Field(default=0.2, ge=0.0, le=1.0)
     # For queries a SupportGate finds unlike every training query: lean on the plain search (chosen on
     # 8 dev splits carved from SciFact's train claims, early-stopped models; BENCHMARKS.md). Models
-    # trained as long as a dev part asks get plain search there (`eval.dev_choice.best_weights`).
+    # trained as long as a dev part asks get plain search there (`eval.dev_choice.best_query_weight`).
     outside_query_weight: float = Field(default=0.8, ge=0.0, le=1.0)
     sample_k: int = Field(default=100, ge=1)
 
