@@ -9,3 +9,7 @@ Head = Literal["knn", "linear"]
 PixelColour = Literal["lab-standardised", "rgb"]
 IndexKind = Literal["flat", "ivf", "hnsw"]
 TissueMethod = Literal["otsu", "threshold", "none"]
+
+# How long `eval retrieval`'s dev part may train each learned arm, searched every CHECK_EVERY epochs.
+LONG_EPOCHS = 1000
+CHECK_EVERY = 25

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,8 +55,11 @@ def _write_dataset(root: Path, n_docs: int = 300, n_queries: int = 120, dim: int
 def test_json_has_exactly_the_documented_keys_and_an_exact_baseline(tmp_path):
     root = _write_dataset(tmp_path / "ds")
     out = tmp_path / "r.json"
-    proc = run_cli("eval", "retrieval", root, "--split", "test", "--samples", "0,2", "--json", out)
+    # The dev part may train 100 epochs at most here (the default 1,000 only costs time on this toy set).
+    proc = run_cli("eval", "retrieval", root, "--split", "test", "--samples", "0,2", "--max-epochs", "100", "--json", out)
     assert proc.returncode == 0, proc.stderr
+    chosen = [int(m) for m in re.findall(r"^(?:sthlm|control): (\d+) epochs", proc.stderr, re.MULTILINE)]
+    assert len(chosen) == 2 and all(25 <= e <= 100 for e in chosen), proc.stderr
     result = json.loads(out.read_text())
     assert set(result) == {"split", "queries", "baseline", "sthlm", "control", "breakdown", "sweep"}
     assert result["split"] == "test" and result["queries"] == 20
@@ -169,7 +173,9 @@ def test_dev_weights_never_let_new_answers_fall_below_plain_search():
 def test_pca_bank_keeps_an_exact_baseline_and_conditions_on_the_full_query(tmp_path):
     root = _write_dataset(tmp_path / "ds")
     out = tmp_path / "r.json"
-    proc = run_cli("eval", "retrieval", root, "--split", "test", "--samples", "0", "--pca-dim", "8", "--json", out)
+    proc = run_cli(
+        "eval", "retrieval", root, "--split", "test", "--samples", "0", "--pca-dim", "8", "--max-epochs", "200", "--json", out
+    )
     assert proc.returncode == 0, proc.stderr
     assert "query weight" in proc.stderr  # each arm's dev choice is reported
     result = json.loads(out.read_text())

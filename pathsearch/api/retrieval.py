@@ -11,6 +11,7 @@ import numpy as np
 
 from pathsearch.bank.bank import BankConfig, ReferenceBank
 from pathsearch.bank.pca import l2_normalise
+from pathsearch.choices import LONG_EPOCHS
 from pathsearch.errors import PathsearchError
 from pathsearch.eval.dev_choice import (
     DEV_FRACTION,
@@ -45,14 +46,16 @@ def evaluate_retrieval(
     train_config: TrainConfig | None = None,
     on_epoch: TrainingProgress | None = None,
     on_choice: Callable[[str, DevChoice], None] | None = None,
+    longest_epochs: int = LONG_EPOCHS,
 ) -> dict[str, Any]:
     """Train STHLM and the control on `train_split` only; every setting is fixed before `split` is read.
 
-    Each learned arm's training length and query weight are chosen on a quarter of the training
-    queries, held out from a first pair of models (`eval.dev_choice`); the evaluated split is touched
-    only to score the final rankings. Queries unlike every training query lean on their own plain
-    scores (`sthlm.gate`), in both learned arms. Behind a PCA-reduced bank the models are conditioned
-    on the full-dimension query too: it is there at query time, and only the stored vectors shrink.
+    Each learned arm's training length (at most `longest_epochs`) and query weight are chosen on a
+    quarter of the training queries, held out from a first pair of models (`eval.dev_choice`); the
+    evaluated split is touched only to score the final rankings. Queries unlike every training query
+    lean on their own plain scores (`sthlm.gate`), in both learned arms. Behind a PCA-reduced bank the
+    models are conditioned on the full-dimension query too: it is there at query time, and only the
+    stored vectors shrink.
     """
     if split == train_split:
         raise PathsearchError(f"--split {split} is also the training split: evaluate on held-out queries")
@@ -67,7 +70,7 @@ def evaluate_retrieval(
     if not len(pairs):
         raise PathsearchError(f"split '{train_split}' gives no (query, relevant document) pairs to train on")
     gate = fit_support_gate(pairs)  # shared by both arms: the control is fused exactly as STHLM is
-    arms = _choose_on_dev(data, bank, queries, conditions, train_qrels, config, on_epoch, on_choice)
+    arms = _choose_on_dev(data, bank, queries, conditions, train_qrels, config, longest_epochs, on_epoch, on_choice)
     (flow_config, flow_pool), (control_config, control_pool) = arms["sthlm"], arms["control"]
     flow, _ = train(pairs, "flow", flow_config, on_epoch("sthlm", flow_config.max_epochs) if on_epoch else None)
     control, _ = train(
@@ -122,6 +125,7 @@ def _choose_on_dev(
     conditions: np.ndarray,
     train_qrels: Qrels,
     config: TrainConfig,
+    longest_epochs: int,
     on_epoch: TrainingProgress | None,
     on_choice: Callable[[str, DevChoice], None] | None,
 ) -> dict[str, tuple[TrainConfig, PoolConfig]]:
@@ -134,7 +138,7 @@ def _choose_on_dev(
     seen = _cites_a_training_answer(dev_ids, dev_qrels, fit)
     dev = DevQueries(queries[rows], conditions[rows], dev_ids, dev_qrels, seen)
     gate = fit_support_gate(fit_pairs)
-    epochs = dev_epochs(config, len(fit_pairs))
+    epochs = dev_epochs(config, len(fit_pairs), longest_epochs)
     chosen = {}
     for name, kind, n in (("sthlm", "flow", DEFAULT_SAMPLES), ("control", "control", 1)):
         search = GenerativeSearch(bank, None, gate=gate)

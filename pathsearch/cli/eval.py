@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pathsearch.choices import CHECK_EVERY, LONG_EPOCHS
 from pathsearch.cli.common import progress_bar, stderr, user_errors
 from pathsearch.errors import PathsearchError
 from pathsearch.io.atomic import write_json
@@ -40,6 +41,9 @@ def retrieval(
     samples: Annotated[str, typer.Option(help="Sample counts N for the sweep; 0 is plain k-NN")] = "0,1,5,10,20,50",
     pca_dim: Annotated[int | None, typer.Option(min=1, help="Reduce the bank with PCA to this dimension")] = None,
     seed: Annotated[int, typer.Option(help="Seed for training")] = 0,
+    max_epochs: Annotated[
+        int, typer.Option(min=CHECK_EVERY, help="Longest training the dev part may choose; lower it to bound the run time")
+    ] = LONG_EPOCHS,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here")] = None,
 ) -> None:
     """Compare plain k-NN, STHLM generative search and a same-size non-generative control."""
@@ -50,7 +54,7 @@ def retrieval(
     config = TrainConfig(seed=seed)
     with progress_bar() as progress:
         result = evaluate_retrieval(
-            dataset, split, train_split, sweep, pca_dim, config, on_epoch=_epoch_bar(progress), on_choice=_print_choice
+            dataset, split, train_split, sweep, pca_dim, config, _epoch_bar(progress), _print_choice, max_epochs
         )
     if json_out is not None:
         write_json(json_out, result)

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pathsearch.choices import CHECK_EVERY, LONG_EPOCHS
 from pathsearch.eval.retrieval_metrics import Qrels, per_query, ranking_of
 from pathsearch.sthlm.model import ModelKind, STHLMModel
 from pathsearch.sthlm.pairs import Pairs
-from pathsearch.sthlm.pooling import PoolConfig, pooled_search
+from pathsearch.sthlm.pooling import PoolConfig, fuse, pooled_candidates
 from pathsearch.sthlm.search import GenerativeSearch
 from pathsearch.sthlm.train import EpochCallback, TrainConfig, train
 
@@ -25,8 +26,6 @@ PLAIN = 1.0  # query weight of plain search
 QUERY_WEIGHTS = (0.1, 0.2, 0.3, 0.5, 0.8, PLAIN)
 DEV_FRACTION = 0.25
 MIN_DEV_QUERIES = 20  # fewer cannot tell the settings apart; the defaults stand
-LONG_EPOCHS = 1000
-CHECK_EVERY = 25  # epochs between dev searches
 
 
 @dataclass(frozen=True)
@@ -71,10 +70,10 @@ def ndcg_by_query_weight(
     """Per-query NDCG@10 (in `dev.ids` order) with every query at each weight, all from one set of
     samples, so the weights differ only in how they fuse."""
     probes = search.probes(dev.conditions, n)
+    candidates = pooled_candidates(search.bank, dev.queries, probes, k, search.pooling)
     out = {}
     for weight in weights:
-        pooling = search.pooling.model_copy(update={"query_weight": weight})
-        _, hits = pooled_search(search.bank, dev.queries, probes, k, pooling)
+        _, hits = fuse(candidates, np.full(len(dev.ids), weight), min(k, len(search.bank)))
         scores = per_query(ranking_of(dev.ids, hits, corpus_ids), dev.qrels)
         out[weight] = np.array([scores[q]["ndcg@10"] for q in dev.ids])
     return out
@@ -103,11 +102,11 @@ def fixed_length(config: TrainConfig, epochs: int) -> TrainConfig:
     return config.model_copy(update={"max_epochs": epochs, "val_fraction": 0.0, "patience": epochs})
 
 
-def dev_epochs(config: TrainConfig, n_pairs: int) -> int:
-    """LONG_EPOCHS, or fewer where that would exceed the batches `config` allows at most (max_epochs full
+def dev_epochs(config: TrainConfig, n_pairs: int, longest: int = LONG_EPOCHS) -> int:
+    """`longest`, or fewer where that would exceed the batches `config` allows at most (max_epochs full
     epochs), so large qrels cost no more than they did under early stopping."""
     batches = -(-min(n_pairs, config.batch_size * config.max_batches_per_epoch) // config.batch_size)
-    return max(CHECK_EVERY, min(LONG_EPOCHS, config.max_epochs * config.max_batches_per_epoch // batches))
+    return max(CHECK_EVERY, min(longest, config.max_epochs * config.max_batches_per_epoch // batches))
 
 
 def choose_on_dev(

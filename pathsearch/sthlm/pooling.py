@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,6 +12,12 @@ from pathsearch.bank.pca import l2_normalise
 
 PoolMethod = Literal["vote", "sum", "max", "rrf", "mean"]
 RRF_K = 60
+
+
+class Candidates(NamedTuple):
+    rows: np.ndarray  # bank rows, ascending
+    plain: np.ndarray  # their cosine with the query
+    pooled: np.ndarray  # their score pooled over the samples
 
 
 class PoolConfig(BaseModel):
@@ -36,32 +42,46 @@ def pooled_search(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rank bank rows for each query. queries: (Q, D) and samples: (Q, N, D), both in the bank's space.
 
-    Every sample is searched; the union of all hits and the query's own hits is rescored exactly,
-    so pooled scores never depend on which candidate happened to fall below a sample's cut-off.
     With no samples (N=0) this is exactly the plain k-NN search. `inside` (Q,) marks the queries
     that get `query_weight`; the others get `outside_query_weight`.
     """
     config = config or PoolConfig()
     if samples is None or samples.shape[1] == 0:
         return bank.search(queries, k)
-    q, n, dim = samples.shape
-    hit_scores, hit_rows = bank.search(samples.reshape(q * n, dim), config.sample_k)
-    hit_rows = hit_rows.reshape(q, n, -1)
-    _, query_rows = bank.search(queries, max(k, config.sample_k))
-    k = min(k, len(bank))
-    out_scores = np.empty((q, k), dtype=np.float32)
-    out_rows = np.empty((q, k), dtype=np.int64)
-    weights = np.full(q, config.query_weight)
+    weights = np.full(len(queries), config.query_weight)
     if inside is not None:
         weights[~inside] = config.outside_query_weight
+    return fuse(pooled_candidates(bank, queries, samples, k, config), weights, min(k, len(bank)))
+
+
+def pooled_candidates(
+    bank: ReferenceBank, queries: np.ndarray, samples: np.ndarray, k: int, config: PoolConfig
+) -> list[Candidates]:
+    """Per query: every row any sample or the query itself hit, with its plain and pooled scores.
+
+    The union is rescored exactly, so pooled scores never depend on which candidate happened to fall
+    below a sample's cut-off; kept apart from `fuse` so that many query weights share one search."""
+    q, n, dim = samples.shape
+    _, hit_rows = bank.search(samples.reshape(q * n, dim), config.sample_k)
+    hit_rows = hit_rows.reshape(q, n, -1)
+    _, query_rows = bank.search(queries, max(k, config.sample_k))
+    out = []
     for i in range(q):
         cand = np.unique(np.concatenate([query_rows[i], hit_rows[i].ravel()]))
         cand = cand[cand >= 0]
         vecs = bank.vectors[cand]
-        pooled = _pool(config.method, vecs, samples[i], hit_rows[i], cand)
-        fused = weights[i] * (vecs @ queries[i]) + (1.0 - weights[i]) * pooled
+        out.append(Candidates(cand, vecs @ queries[i], _pool(config.method, vecs, samples[i], hit_rows[i], cand)))
+    return out
+
+
+def fuse(candidates: list[Candidates], weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, rows), each (Q, k): weight x plain score + (1 - weight) x pooled score, per query."""
+    out_scores = np.empty((len(candidates), k), dtype=np.float32)
+    out_rows = np.empty((len(candidates), k), dtype=np.int64)
+    for i, (c, weight) in enumerate(zip(candidates, weights, strict=True)):
+        fused = weight * c.plain + (1.0 - weight) * c.pooled
         top = np.argsort(-fused, kind="stable")[:k]
-        out_scores[i], out_rows[i] = fused[top], cand[top]
+        out_scores[i], out_rows[i] = fused[top], c.rows[top]
     return out_scores, out_rows
 
 
