@@ -69,6 +69,12 @@ def test_json_has_exactly_the_documented_keys_and_an_exact_baseline(tmp_path):
         assert set(result["breakdown"][group]) == {"queries", "baseline", "sthlm", "control"}
     assert result["breakdown"]["seen"]["queries"] + result["breakdown"]["unseen"]["queries"] == 20
     assert [row["N"] for row in result["sweep"]] == [0, 2]
+    # The JSON's keys are fixed, so what produced it sits beside it.
+    manifest = json.loads((tmp_path / "r.manifest.json").read_text())
+    assert manifest["command"] == "eval retrieval" and manifest["params"]["max_epochs"] == 100
+    assert manifest["params"]["samples"] == [0, 2] and "torch" in manifest["versions"]
+    assert set(manifest["inputs"]) == {"corpus.npy", "queries.npy", "qrels/test.tsv", "qrels/train.tsv"}
+    assert [manifest["chosen_on_dev"][arm]["epochs"] for arm in ("sthlm", "control")] == chosen
     assert all(set(row) == ARM_KEYS | {"N"} for row in result["sweep"])
     # The baseline is plain cosine k-NN, recomputed here by brute force; sweep N=0 is the same thing.
     data = load_retrieval_dataset(root)

@@ -25,6 +25,8 @@ from pathsearch.eval.dev_choice import (
 )
 from pathsearch.eval.retrieval_data import RetrievalDataset, load_retrieval_dataset
 from pathsearch.eval.retrieval_metrics import Qrels, mean_metrics, per_query, ranking_of
+from pathsearch.io.atomic import write_json
+from pathsearch.io.manifest import file_fingerprint, new_manifest
 from pathsearch.sthlm.gate import fit_support_gate
 from pathsearch.sthlm.model import STHLMModel
 from pathsearch.sthlm.pairs import qrel_pairs
@@ -47,6 +49,7 @@ def evaluate_retrieval(
     on_epoch: TrainingProgress | None = None,
     on_choice: Callable[[str, DevChoice], None] | None = None,
     longest_epochs: int = LONG_EPOCHS,
+    json_out: Path | None = None,
 ) -> dict[str, Any]:
     """Train STHLM and the control on `train_split` only; every setting is fixed before `split` is read.
 
@@ -55,8 +58,10 @@ def evaluate_retrieval(
     evaluated split is touched only to score the final rankings. Queries unlike every training query
     lean on their own plain scores (`sthlm.gate`), in both learned arms. Behind a PCA-reduced bank the
     models are conditioned on the full-dimension query too: it is there at query time, and only the
-    stored vectors shrink.
+    stored vectors shrink. With `json_out` the result is written there, and beside it a manifest
+    (`<stem>.manifest.json`), since the JSON's keys are fixed: parameters, inputs, versions, choices.
     """
+    start = time.perf_counter()
     if split == train_split:
         raise PathsearchError(f"--split {split} is also the training split: evaluate on held-out queries")
     data = load_retrieval_dataset(dataset)
@@ -101,7 +106,7 @@ def evaluate_retrieval(
             **{name: mean_metrics(s, ids)["ndcg@10"] for name, s in (("baseline", base_q), ("sthlm", sthlm_q), ("control", ctrl_q))},
         }
 
-    return {
+    result = {
         "split": split,
         "queries": len(eval_ids),
         "baseline": baseline,
@@ -110,6 +115,25 @@ def evaluate_retrieval(
         "breakdown": {"seen": group(seen), "unseen": group(unseen)},
         "sweep": sweep,
     }
+    if json_out is not None:
+        params = {
+            "split": split,
+            "train_split": train_split,
+            "samples": list(samples),
+            "pca_dim": pca_dim,
+            "max_epochs": longest_epochs,
+            "train": config.model_dump(),
+        }
+        files = ["corpus.npy", "queries.npy", f"qrels/{split}.tsv", f"qrels/{train_split}.tsv"]
+        manifest = new_manifest("eval retrieval", params, {f: file_fingerprint(data.root / f) for f in files})
+        manifest["chosen_on_dev"] = {
+            name: {"epochs": cfg.max_epochs, "query_weight_inside_gate": pool.query_weight}
+            for name, (cfg, pool) in arms.items()
+        }
+        manifest["seconds"] = round(time.perf_counter() - start, 1)
+        write_json(json_out, result)
+        write_json(json_out.with_name(f"{json_out.stem}.manifest.json"), manifest)
+    return result
 
 
 def _cites_a_training_answer(ids: Sequence[str], qrels: Qrels, train_qrels: Qrels) -> np.ndarray:

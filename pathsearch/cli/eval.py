@@ -54,13 +54,11 @@ def retrieval(
     config = TrainConfig(seed=seed)
     with progress_bar() as progress:
         result = evaluate_retrieval(
-            dataset, split, train_split, sweep, pca_dim, config, _epoch_bar(progress), _print_choice, max_epochs
+            dataset, split, train_split, sweep, pca_dim, config, _epoch_bar(progress), _print_choice, max_epochs, json_out
         )
-    if json_out is not None:
-        write_json(json_out, result)
     _print_table(result)
     if json_out is not None:
-        stderr.print(f"results -> {json_out}")
+        stderr.print(f"results -> {json_out} (parameters, inputs and versions in {json_out.stem}.manifest.json)")
 
 
 @app.command()
