@@ -16,7 +16,7 @@ RRF_K = 60
 
 class Candidates(NamedTuple):
     rows: np.ndarray  # bank rows, ascending
-    plain: np.ndarray  # their cosine with the query
+    plain: np.ndarray  # their inner product with the query (plain search's score)
     pooled: np.ndarray  # their score pooled over the samples
 
 
