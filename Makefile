@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pathsearch tests benchmarks pipelines
 
+# One pytest worker per core: much of the suite is CLI start-up and I/O, and CI has 30 minutes.
 test: $(STAMP) lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 demo: $(STAMP)
 	$(PY) pipelines/slide_few_shot.py --out demo_out
