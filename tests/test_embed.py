@@ -136,4 +136,4 @@ def test_cli_bad_inputs(tmp_path, tile_folder):
         out,
     )
     (tile_folder / "TUM" / "broken.png").write_bytes(b"\x89PNG garbage")
-    _assert_clean_failure(_cli(tile_folder, "-o", out, "--workers", "0"), "unreadable image", out)
+    _assert_clean_failure(_cli(tile_folder, "-o", out, "--loader-workers", "0"), "unreadable image", out)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from pathsearch.cohort.runner import Cluster, run_batch
 from pathsearch.encoders.base import Encoder
 from pathsearch.encoders.registry import build_encoder
 from pathsearch.errors import PathsearchError
 from pathsearch.io.atomic import write_json
 from pathsearch.io.features_h5 import write_features_h5
+from pathsearch.io.lock import output_lock
 from pathsearch.io.manifest import manifest_matches, new_manifest
 from pathsearch.io.tile_sources import FolderTiles, SlideTiles, open_tile_source
 
@@ -71,6 +76,80 @@ def embed_tiles(
     return out
 
 
+@dataclass(frozen=True)
+class EmbedSettings:
+    """Everything that decides the vectors (and the run's cost); picklable, so it travels to Dask workers."""
+
+    model: str = "he-texture"
+    weights: Path | None = None
+    batch_size: int = 32
+    device: str = "cpu"
+    loader_workers: int = 0
+    half: bool = False
+
+
+@dataclass
+class EmbedResult:
+    input: Path
+    target: Path | None
+    status: str  # "done", "skipped" or "failed"
+    tiles: int = 0
+    error: str = ""
+
+
+@functools.lru_cache(maxsize=1)
+def _encoder(model: str, weights: Path | None, device: str) -> tuple[Encoder, dict[str, object]]:
+    """Built once per process: a cohort's slides share one encoder, and the weights are hashed once."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise PathsearchError("--device cuda requested but no CUDA GPU is visible; use --device cpu")
+    encoder = build_encoder(model, weights).to(device)
+    return encoder, encoder.provenance()
+
+
+def embed_set(
+    input_path: Path | str,
+    out: Path | str,
+    settings: EmbedSettings,
+    on_start: Callable[[int], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> EmbedResult:
+    """Write OUT/features.h5 and OUT/manifest.json; skip when the manifest already matches."""
+    out = Path(out)
+    source = open_tile_source(input_path)
+    encoder, provenance = _encoder(settings.model, settings.weights, settings.device)
+    params = {"model": settings.model, "batch_size": settings.batch_size, "half": settings.half, **provenance}
+    inputs = {"input": str(Path(input_path).resolve()), "tiles": len(source)}
+    target = out / "features.h5"
+    if target.exists() and manifest_matches(out / "manifest.json", params, inputs):
+        return EmbedResult(Path(input_path), target, "skipped", len(source))
+    if on_start:
+        on_start(len(source))
+    t0 = time.perf_counter()
+    features = embed_tiles(
+        source, encoder, settings.batch_size, settings.device, settings.loader_workers, on_batch
+    )
+    embed_s = time.perf_counter() - t0
+    attrs = {**provenance, "source": inputs["input"]}
+    if isinstance(source, SlideTiles):
+        attrs["slide"] = str(source.slide_path)
+        write_features_h5(
+            target, features, attrs, coords=source.coords, coords_attrs=source.attrs, half=settings.half
+        )
+    else:
+        write_features_h5(
+            target,
+            features,
+            attrs,
+            paths=[str(p) for p in source.paths],
+            labels=source.labels,
+            half=settings.half,
+        )
+    manifest = new_manifest("embed", params, inputs)
+    manifest["timings"] = {"embed_s": embed_s, "tiles_per_s": len(source) / embed_s}
+    write_json(out / "manifest.json", manifest)
+    return EmbedResult(Path(input_path), target, "done", len(source))
+
+
 def embed(
     input_path: Path | str,
     out: Path | str,
@@ -83,31 +162,66 @@ def embed(
     on_start: Callable[[int], None] | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> Path:
-    """Write OUT/features.h5 and OUT/manifest.json; skip when the manifest already matches."""
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise PathsearchError("--device cuda requested but no CUDA GPU is visible; use --device cpu")
-    out = Path(out)
-    source = open_tile_source(input_path)
-    encoder = build_encoder(model, weights).to(device)
-    provenance = encoder.provenance()  # hashes the weights file: once per run
-    params = {"model": model, "batch_size": batch_size, "half": half, **provenance}
-    inputs = {"input": str(Path(input_path).resolve()), "tiles": len(source)}
-    target = out / "features.h5"
-    if target.exists() and manifest_matches(out / "manifest.json", params, inputs):
-        return target
-    if on_start:
-        on_start(len(source))
-    t0 = time.perf_counter()
-    features = embed_tiles(source, encoder, batch_size, device, workers, on_batch)
-    embed_s = time.perf_counter() - t0
-    attrs = {**provenance, "source": inputs["input"]}
-    if isinstance(source, SlideTiles):
-        write_features_h5(target, features, attrs, coords=source.coords, coords_attrs=source.attrs, half=half)
-    else:
-        write_features_h5(
-            target, features, attrs, paths=[str(p) for p in source.paths], labels=source.labels, half=half
+    """One tile set or tile folder -> OUT/features.h5 (see embed_set); returns that path."""
+    weights = Path(weights) if weights is not None else None
+    settings = EmbedSettings(model, weights, batch_size, device, workers, half)
+    result = embed_set(input_path, out, settings, on_start, on_batch)
+    assert result.target is not None
+    return result.target
+
+
+def _embed_one_safely(input_path: Path, out: Path, settings: EmbedSettings) -> EmbedResult:
+    """Batch wrapper: a bad tile set becomes a failed result, never an exception."""
+    try:
+        return embed_set(input_path, out / input_path.name, settings)
+    except PathsearchError as exc:
+        return EmbedResult(input_path, None, "failed", error=f"{input_path.name}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one slide's crash must not stop the batch
+        return EmbedResult(
+            input_path, None, "failed", error=f"{input_path.name}: unexpected {type(exc).__name__}: {exc}"
         )
-    manifest = new_manifest("embed", params, inputs)
-    manifest["timings"] = {"embed_s": embed_s, "tiles_per_s": len(source) / embed_s}
-    write_json(out / "manifest.json", manifest)
-    return target
+
+
+def cohort_inputs(inputs: Sequence[Path | str]) -> list[Path] | None:
+    """The tile sets of a cohort run, or None for one tile set or tile folder (embedded into OUT itself).
+
+    Several inputs are a cohort; so is one folder of `pathsearch tile` outputs (subfolders with tiles.h5).
+    """
+    paths = [Path(p) for p in inputs]
+    if len(paths) > 1:
+        return paths
+    root = paths[0]
+    if root.is_dir() and not (root / "tiles.h5").exists():
+        sets = sorted(p for p in root.iterdir() if (p / "tiles.h5").is_file())
+        if sets:
+            return sets
+    return None
+
+
+def embed_cohort(
+    inputs: Sequence[Path | str],
+    out: Path | str,
+    settings: EmbedSettings,
+    workers: int = 1,
+    scheduler: str | None = None,
+    on_result: Callable[[EmbedResult], None] | None = None,
+) -> list[EmbedResult]:
+    """Each tile set -> OUT/<its folder name>/features.h5, one Dask task each; failures reported, not raised.
+
+    Like `tile_slides`: input order, finished sets skipped on a rerun, `out` locked for the duration.
+    """
+    out = Path(out)
+    paths = [Path(p) for p in inputs]
+    where = Cluster(scheduler, workers)
+    if not where.serial:
+        # Dask worker processes are daemonic and may not start DataLoader workers of their own.
+        settings = dataclasses.replace(settings, loader_workers=0)
+    with output_lock(out):
+        return run_batch(
+            functools.partial(_embed_one_safely, out=out, settings=settings),
+            paths,
+            where,
+            failed=lambda path, why: EmbedResult(path, None, "failed", error=f"{path.name}: {why}"),
+            names=[p.name for p in paths],
+            on_result=on_result,
+        )

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from pathsearch.cohort.runner import Cluster, run_batch
 from pathsearch.config import TileConfig
 from pathsearch.errors import PathsearchError, SlideError
 from pathsearch.io.atomic import atomic_dir, write_json
 from pathsearch.io.geojson import polygon_feature, write_feature_collection
+from pathsearch.io.lock import output_lock
 from pathsearch.io.manifest import file_fingerprint, manifest_matches, new_manifest
 from pathsearch.io.qupath import TileName, format_tile_name
 from pathsearch.io.tiles_h5 import write_tiles_h5
@@ -204,43 +207,22 @@ def tile_slides(
     out: Path | str = ".",
     workers: int = 1,
     on_result: Callable[[TileResult], None] | None = None,
+    scheduler: str | None = None,
 ) -> list[TileResult]:
-    """Tile many slides, in input order in the returned list; failures are reported, not raised."""
+    """Tile many slides, one Dask task each (in-process for one worker); failures are reported, not raised.
+
+    Results come back in input order. A slide already done with the same parameters is skipped, so a
+    killed batch resumes where it stopped; `out` is locked against a second run for the duration.
+    """
     config = config or TileConfig()
     out = Path(out)
     slides = [Path(p) for p in paths]
-    results: dict[int, TileResult] = {}
-    stems: dict[str, int] = {}
-    todo = []
-    for i, p in enumerate(slides):
-        if p.stem in stems:
-            results[i] = TileResult(
-                p,
-                None,
-                "failed",
-                error=(
-                    f"{p}: output name {p.stem!r} clashes with {slides[stems[p.stem]]}; "
-                    "tile slides with the same file name into different -o folders"
-                ),
-            )
-        else:
-            stems[p.stem] = i
-            todo.append(i)
-
-    def record(i: int, result: TileResult) -> None:
-        results[i] = result
-        if on_result:
-            on_result(result)
-
-    for i in results:
-        if on_result:
-            on_result(results[i])
-    if workers <= 1:
-        for i in todo:
-            record(i, _tile_one_safely(slides[i], config, out))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_tile_one_safely, slides[i], config, out): i for i in todo}
-            for future in as_completed(futures):
-                record(futures[future], future.result())
-    return [results[i] for i in range(len(slides))]
+    with output_lock(out):
+        return run_batch(
+            functools.partial(_tile_one_safely, config=config, out=out),
+            slides,
+            Cluster(scheduler, workers),
+            failed=lambda path, why: TileResult(path, None, "failed", error=f"{path.name}: {why}"),
+            names=[p.stem for p in slides],
+            on_result=on_result,
+        )

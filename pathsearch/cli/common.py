@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Sequence
+from typing import ParamSpec, Protocol, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,6 +14,8 @@ from pathsearch.errors import PathsearchError
 
 HEAD_HELP = "knn: votes of the nearest support tiles; linear: a class-balanced logistic-regression probe"
 LABEL_ID_HELP = "QuPath label images are STEM<label-id>.ext (its labeledImageId), or the same stem with another extension"
+WORKERS_HELP = "Slides processed in parallel: N > 1 starts a local Dask cluster of N worker processes"
+SCHEDULER_HELP = "An existing Dask cluster's scheduler, tcp://HOST:PORT (workers must see the same files)"
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -47,3 +49,20 @@ def progress_bar() -> Progress:
         console=stderr,
         transient=False,
     )
+
+
+class BatchItem(Protocol):
+    status: str  # "done", "skipped" or "failed"
+    error: str
+
+
+def summarise_batch(results: Sequence[BatchItem], verb: str) -> None:
+    """The batch contract: counts, then each failure on its own line, and exit 1 if anything failed."""
+    failed = [r for r in results if r.status == "failed"]
+    done = sum(r.status == "done" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    stderr.print(f"{done} {verb}, {skipped} skipped, {len(failed)} failed")
+    for r in failed:
+        stderr.print(f"[red]error:[/red] {r.error}")
+    if failed:
+        raise typer.Exit(1)

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pathsearch.choices import TissueMethod
-from pathsearch.cli.common import progress_bar, stderr, user_errors
+from pathsearch.cli.common import (
+    SCHEDULER_HELP,
+    WORKERS_HELP,
+    progress_bar,
+    stderr,
+    summarise_batch,
+    user_errors,
+)
 from pathsearch.config import load_tile_config
 
 if TYPE_CHECKING:
@@ -41,7 +48,8 @@ def tile(
     ] = None,
     slide_mpp: Annotated[float | None, typer.Option(help="Override the slide's level-0 um/px")] = None,
     save_tiles: Annotated[str | None, typer.Option(help="Also write tile images: png or jpg")] = None,
-    workers: Annotated[int, typer.Option(help="Slides processed in parallel")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help=WORKERS_HELP)] = 1,
+    scheduler: Annotated[str | None, typer.Option(help=SCHEDULER_HELP)] = None,
 ) -> None:
     """Detect tissue and write tile coordinates (tiles.h5), tissue.geojson, thumbnail.png, manifest.json."""
     from pathsearch.api.tile import tile_slides
@@ -70,12 +78,5 @@ def tile(
             elif result.status == "skipped":
                 progress.console.print(f"{result.slide.name}: up to date, skipped ({result.out_dir})")
 
-        results = tile_slides(slides, cfg, out, workers=workers, on_result=report)
-    failed = [r for r in results if r.status == "failed"]
-    done = sum(r.status == "done" for r in results)
-    skipped = sum(r.status == "skipped" for r in results)
-    stderr.print(f"{done} tiled, {skipped} skipped, {len(failed)} failed")
-    for r in failed:
-        stderr.print(f"[red]error:[/red] {r.error}")
-    if failed:
-        raise typer.Exit(1)
+        results = tile_slides(slides, cfg, out, workers=workers, on_result=report, scheduler=scheduler)
+    summarise_batch(results, "tiled")

@@ -23,6 +23,8 @@ _PACKAGES = (
     "timm",
     "open-clip-torch",
     "faiss-cpu",
+    "dask",
+    "distributed",
 )
 _FINGERPRINT_BYTES = 1 << 20
 

@@ -1,0 +1,1 @@
+"""Cohort-scale runs: one task per slide on Dask distributed, or in-process when there is one worker."""
