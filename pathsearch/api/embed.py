@@ -113,15 +113,26 @@ def embed_set(
     on_start: Callable[[int], None] | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> EmbedResult:
-    """Write OUT/features.h5 and OUT/manifest.json; skip when the manifest already matches."""
+    """Write OUT/features.h5 and OUT/manifest.json; skip when the manifest already matches. Locks OUT."""
     out = Path(out)
+    with output_lock(out):
+        return _embed_unlocked(Path(input_path), out, settings, on_start, on_batch)
+
+
+def _embed_unlocked(
+    input_path: Path,
+    out: Path,
+    settings: EmbedSettings,
+    on_start: Callable[[int], None] | None,
+    on_batch: Callable[[int], None] | None,
+) -> EmbedResult:
     source = open_tile_source(input_path)
     encoder, provenance = _encoder(settings.model, settings.weights, settings.device)
     params = {"model": settings.model, "batch_size": settings.batch_size, "half": settings.half, **provenance}
-    inputs = {"input": str(Path(input_path).resolve()), "tiles": len(source)}
+    inputs = {"input": str(input_path.resolve()), "tiles": len(source)}
     target = out / "features.h5"
     if target.exists() and manifest_matches(out / "manifest.json", params, inputs):
-        return EmbedResult(Path(input_path), target, "skipped", len(source))
+        return EmbedResult(input_path, target, "skipped", len(source))
     if on_start:
         on_start(len(source))
     t0 = time.perf_counter()
@@ -147,7 +158,7 @@ def embed_set(
     manifest = new_manifest("embed", params, inputs)
     manifest["timings"] = {"embed_s": embed_s, "tiles_per_s": len(source) / embed_s}
     write_json(out / "manifest.json", manifest)
-    return EmbedResult(Path(input_path), target, "done", len(source))
+    return EmbedResult(input_path, target, "done", len(source))
 
 
 def embed(
