@@ -7,7 +7,7 @@ from typing import Literal
 
 Head = Literal["knn", "linear"]
 PixelColour = Literal["lab-standardised", "rgb"]
-IndexKind = Literal["flat", "ivf", "hnsw"]
+IndexKind = Literal["flat", "ivf", "ivfpq", "hnsw"]
 TissueMethod = Literal["otsu", "threshold", "none"]
 
 # How long `eval retrieval`'s dev part may train each learned arm, searched every CHECK_EVERY epochs.

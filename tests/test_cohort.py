@@ -1,6 +1,7 @@
 """Cohort runs on Dask with real processes: a scheduler and two workers on 127.0.0.1, a worker killed
 with SIGKILL mid-task, a whole run killed and resumed, a second run refused, bad slides listed."""
 
+import csv
 import json
 import os
 import signal
@@ -152,6 +153,18 @@ def test_scheduler_run_survives_a_killed_worker_and_matches_serial(slides, seria
     assert f"{N_SLIDES} embedded, 0 skipped, 0 failed" in proc.stderr
     for slide in slides:
         _assert_same_features(tmp_path / "emb" / slide.stem / "features.h5", serial / "emb" / slide.stem / "features.h5")
+
+    # One bank from the whole cohort; a search names each hit and says where it is on which slide.
+    assert run_cli("bank", "build", tmp_path / "emb", "-o", tmp_path / "bank").returncode == 0
+    query = tmp_path / "emb" / slides[0].stem / "features.h5"
+    hits = run_cli("search", query, "--bank", tmp_path / "bank", "-o", tmp_path / "hits", "--k", "3")
+    assert hits.returncode == 0, hits.stderr
+    with (tmp_path / "hits" / "neighbours.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 * 6
+    for row in rows:
+        slide = Path(row["slide"])
+        assert slide in slides and row["match"].startswith(f"{slide.stem} [x={row['x_level0_px']},y={row['y_level0_px']},")
 
 
 def test_killed_run_resumes_without_duplicates_or_half_files(slides, serial, tmp_path):

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from pathsearch.bank.bank import BankConfig, ReferenceBank
+from pathsearch.bank.provenance import Provenance, source_of
 from pathsearch.errors import PathsearchError
 from pathsearch.io.atomic import atomic_path, write_json
-from pathsearch.io.features_h5 import FeatureSet, read_features_h5
+from pathsearch.io.features_h5 import FeatureSet, encoder_info, read_features_h5
 from pathsearch.io.manifest import new_manifest
 from pathsearch.sthlm.checkpoint import load_model, save_model
 from pathsearch.sthlm.model import SampleConfig, STHLMModel
@@ -32,10 +33,15 @@ class SearchResult:
     files: dict[str, Path]
 
 
-def bank_from_features(features: FeatureSet, config: BankConfig) -> ReferenceBank:
+def bank_from_features(features: FeatureSet, path: Path, config: BankConfig) -> ReferenceBank:
     """A bank whose ids are the tiles' names and whose info remembers the encoder, so queries can be checked."""
-    info = {key: _plain(features.attrs[key]) for key in ("encoder", "dim", "source") if key in features.attrs}
-    return ReferenceBank.build(features.features, features.tile_names(), labels=features.labels, config=config, info=info)
+    info = {**encoder_info(features.attrs), "source": str(features.attrs.get("source", path))}
+    n = len(features.features)
+    coords = features.coords if features.coords is not None else np.full((n, 2), -1, np.int64)
+    provenance = Provenance(np.zeros(n, np.int32), coords, [source_of(path, features.attrs, features.coords_attrs)])
+    return ReferenceBank.build(
+        features.features, features.tile_names(), features.labels, provenance, config=config, info=info
+    )
 
 
 def open_bank(reference: Path, config: BankConfig) -> tuple[ReferenceBank, bool]:
@@ -46,7 +52,7 @@ def open_bank(reference: Path, config: BankConfig) -> tuple[ReferenceBank, bool]
         return ReferenceBank.load(reference), False
     if reference.suffix != ".h5":
         raise PathsearchError(f"--bank {reference}: give a bank folder (with bank.json) or a features.h5 from `pathsearch embed`")
-    return bank_from_features(read_features_h5(reference), config), True
+    return bank_from_features(read_features_h5(reference), reference, config), True
 
 
 def search(
@@ -113,17 +119,25 @@ def _check_encoder(bank: ReferenceBank, queries: FeatureSet, query: Path) -> Non
 def _write_neighbours(path: Path, names: list[str], bank: ReferenceBank, scores: np.ndarray, rows: np.ndarray) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["query", "rank", "match", "label", "score"])
+    writer.writerow(["query", "rank", "match", "label", "score", *_PLACE_COLUMNS])
     for name, row_scores, row_hits in zip(names, scores, rows, strict=True):
         for rank, (score, hit) in enumerate(zip(row_scores, row_hits, strict=True), start=1):
             if hit < 0:
                 break
             label = bank.labels[hit] if bank.labels is not None else ""
-            writer.writerow([name, rank, bank.ids[hit], label, f"{score:.4f}"])
+            writer.writerow([name, rank, bank.ids[hit], label, f"{score:.4f}", *_place(bank, int(hit))])
     with atomic_path(path) as tmp:
         tmp.write_text(buffer.getvalue())
 
 
-def _plain(value: object) -> object:
-    """h5py hands back numpy scalars; bank.json wants JSON types."""
-    return value.item() if hasattr(value, "item") else value
+_PLACE_COLUMNS = ["slide", "x_level0_px", "y_level0_px", "size_level0_px"]
+
+
+def _place(bank: ReferenceBank, row: int) -> list[object]:
+    """Where to find a slide hit again (QuPath: its slide, level-0 box); blank for tiles from files."""
+    if bank.provenance is None:
+        return [""] * len(_PLACE_COLUMNS)
+    origin = bank.provenance.origin(row)
+    if origin.x < 0:
+        return [""] * len(_PLACE_COLUMNS)
+    return [origin.source.slide, origin.x, origin.y, origin.size_level0_px]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pathsearch.bank.index import build_index
 from pathsearch.bank.pca import apply_pca, fit_pca, load_pca, save_pca
+from pathsearch.bank.provenance import Provenance
 from pathsearch.choices import IndexKind
 from pathsearch.errors import PathsearchError
 from pathsearch.io.atomic import atomic_dir
@@ -27,6 +29,7 @@ class BankConfig(BaseModel):
     nlist: int = Field(default=1024, ge=1)
     nprobe: int = Field(default=32, ge=1)
     hnsw_m: int = Field(default=32, ge=4)
+    pq_m: int | None = Field(default=None, ge=1)  # IVF-PQ sub-quantizers; must divide the search dimension
 
 
 class ReferenceBank:
@@ -40,7 +43,7 @@ class ReferenceBank:
         vectors: np.ndarray,
         ids: list[str],
         labels: list[str] | None,
-        metadata: list[dict[str, Any]] | None,
+        provenance: Provenance | None,
         index: faiss.Index | None = None,
         info: dict[str, Any] | None = None,
     ) -> None:
@@ -51,8 +54,10 @@ class ReferenceBank:
         self.vectors = vectors
         self.ids = ids
         self.labels = labels
-        self.metadata = metadata
-        self.index = index or build_index(vectors, config.index, config.nlist, config.hnsw_m, config.nprobe)
+        self.provenance = provenance  # slide, level-0 x, y of each vector, when known
+        self.index = index or build_index(
+            vectors, config.index, config.nlist, config.hnsw_m, config.nprobe, config.pq_m
+        )
 
     @classmethod
     def build(
@@ -60,7 +65,7 @@ class ReferenceBank:
         embeddings: np.ndarray,
         ids: list[str],
         labels: list[str] | None = None,
-        metadata: list[dict[str, Any]] | None = None,
+        provenance: Provenance | None = None,
         config: BankConfig | None = None,
         info: dict[str, Any] | None = None,
     ) -> ReferenceBank:
@@ -68,10 +73,10 @@ class ReferenceBank:
         embeddings = np.asarray(embeddings, dtype=np.float32)
         if embeddings.ndim != 2 or len(embeddings) == 0:
             raise PathsearchError("a reference bank needs a non-empty N x D array of embeddings")
-        _check_lengths(len(embeddings), ids, labels, metadata)
+        _check_lengths(len(embeddings), ids, labels, provenance)
         pca = fit_pca(embeddings, config.pca_dim, config.whiten) if config.pca_dim else None
         vectors = apply_pca(pca, embeddings)
-        return cls(config, embeddings.shape[1], pca, vectors, list(ids), _opt(labels), _opt(metadata), info=info)
+        return cls(config, embeddings.shape[1], pca, vectors, list(ids), _opt(labels), provenance, info=info)
 
     @property
     def dim(self) -> int:
@@ -98,42 +103,30 @@ class ReferenceBank:
         embeddings: np.ndarray,
         ids: list[str],
         labels: list[str] | None = None,
-        metadata: list[dict[str, Any]] | None = None,
+        provenance: Provenance | None = None,
     ) -> None:
-        if (labels is None) != (self.labels is None) or (metadata is None) != (self.metadata is None):
-            raise PathsearchError("added items must carry labels and metadata exactly when the bank does")
-        _check_lengths(len(embeddings), ids, labels, metadata)
+        if (labels is None) != (self.labels is None) or (provenance is None) != (self.provenance is None):
+            raise PathsearchError("added items must carry labels and provenance exactly when the bank does")
+        _check_lengths(len(embeddings), ids, labels, provenance)
         vectors = self.project(embeddings)
         self.index.add(vectors)
         self.vectors = np.concatenate([self.vectors, vectors])
         self.ids.extend(ids)
         if self.labels is not None and labels is not None:
             self.labels.extend(labels)
-        if self.metadata is not None and metadata is not None:
-            self.metadata.extend(metadata)
+        if self.provenance is not None and provenance is not None:
+            self.provenance = self.provenance.concat(provenance)
 
     def save(self, folder: Path | str) -> Path:
         folder = Path(folder)
         with atomic_dir(folder) as tmp:
             np.save(tmp / "vectors.npy", self.vectors)
-            (tmp / "ids.txt").write_text("".join(f"{i}\n" for i in self.ids))
+            write_lines(tmp / "ids.txt", self.ids)
             if self.labels is not None:
-                (tmp / "labels.txt").write_text("".join(f"{label}\n" for label in self.labels))
-            if self.metadata is not None:
-                (tmp / "metadata.jsonl").write_text("".join(json.dumps(m) + "\n" for m in self.metadata))
-            if self.pca is not None:
-                save_pca(self.pca, tmp / "pca.faiss")
-            if self.config.index != "flat":
-                faiss.write_index(self.index, str(tmp / "index.faiss"))
-            config = {
-                "bank": self.config.model_dump(),
-                "input_dim": self.input_dim,
-                "dim": self.dim,
-                "count": len(self),
-                "info": self.info,
-                "versions": package_versions(),
-            }
-            (tmp / "bank.json").write_text(json.dumps(config, indent=2) + "\n")
+                write_lines(tmp / "labels.txt", self.labels)
+            if self.provenance is not None:
+                self.provenance.save(tmp / "provenance.h5")
+            save_search_space(tmp, self.config, self.input_dim, self.pca, self.index, len(self), self.info)
         return folder
 
     @classmethod
@@ -144,21 +137,49 @@ class ReferenceBank:
         saved = json.loads((folder / "bank.json").read_text())
         config = BankConfig(**saved["bank"])
         pca = load_pca(folder / "pca.faiss") if (folder / "pca.faiss").is_file() else None
-        vectors = np.load(folder / "vectors.npy")
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r")  # a million-tile bank stays on disk
         ids = (folder / "ids.txt").read_text().splitlines()
         labels = (folder / "labels.txt").read_text().splitlines() if (folder / "labels.txt").is_file() else None
-        metadata = None
-        if (folder / "metadata.jsonl").is_file():
-            metadata = [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
+        provenance = Provenance.load(folder / "provenance.h5") if (folder / "provenance.h5").is_file() else None
         index = faiss.read_index(str(folder / "index.faiss")) if config.index != "flat" else None
-        return cls(config, saved["input_dim"], pca, vectors, ids, labels, metadata, index, saved.get("info"))
+        return cls(config, saved["input_dim"], pca, vectors, ids, labels, provenance, index, saved.get("info"))
 
 
 def _opt(values: list[Any] | None) -> list[Any] | None:
     return None if values is None else list(values)
 
 
-def _check_lengths(n: int, ids: list[str], labels: list[str] | None, metadata: list[dict] | None) -> None:
-    for name, values in (("ids", ids), ("labels", labels), ("metadata", metadata)):
+def _check_lengths(n: int, ids: list[str], labels: list[str] | None, provenance: Provenance | None) -> None:
+    for name, values in (("ids", ids), ("labels", labels), ("provenance", provenance)):
         if values is not None and len(values) != n:
             raise PathsearchError(f"{len(values)} {name} for {n} embeddings: give one per embedding")
+
+
+def write_lines(path: Path, values: Iterable[str]) -> None:
+    with path.open("w") as f:
+        f.writelines(f"{value}\n" for value in values)
+
+
+def save_search_space(
+    folder: Path,
+    config: BankConfig,
+    input_dim: int,
+    pca: faiss.VectorTransform | None,
+    index: faiss.Index,
+    count: int,
+    info: dict[str, Any],
+) -> None:
+    """What turns a raw embedding into a search (PCA, the trained index) and bank.json, beside the vectors."""
+    if pca is not None:
+        save_pca(pca, folder / "pca.faiss")
+    if config.index != "flat":
+        faiss.write_index(index, str(folder / "index.faiss"))
+    saved = {
+        "bank": config.model_dump(),
+        "input_dim": input_dim,
+        "dim": index.d,
+        "count": count,
+        "info": info,
+        "versions": package_versions(),
+    }
+    (folder / "bank.json").write_text(json.dumps(saved, indent=2) + "\n")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from pathsearch.cli.bank import app as bank_app
 from pathsearch.cli.classify import classify
 from pathsearch.cli.embed import embed
 from pathsearch.cli.eval import app as eval_app
@@ -27,6 +28,7 @@ app.command()(classify)
 app.command()(segment)
 app.command()(search)
 app.add_typer(eval_app, name="eval")
+app.add_typer(bank_app, name="bank")
 
 
 @app.callback()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,9 +28,41 @@ class FeatureSet:
             return list(self.paths)
         if self.coords is None or "patch_size_level0" not in self.coords_attrs:
             return [str(i) for i in range(len(self.features))]
-        side = int(np.asarray(self.coords_attrs["patch_size_level0"]))
-        slide = Path(str(self.attrs.get("source", "slide"))).name
-        return [f"{slide} [x={x},y={y},w={side},h={side}]" for x, y in self.coords.tolist()]
+        return coord_names(self.attrs, self.coords_attrs, self.coords)
+
+
+def coord_names(attrs: dict[str, object], coords_attrs: dict[str, object], coords: np.ndarray) -> list[str]:
+    """Slide tiles named as QuPath names them, from the tile set's name and level-0 box."""
+    side = int(np.asarray(coords_attrs["patch_size_level0"]))
+    slide = Path(str(attrs.get("source", "slide"))).name
+    return [f"{slide} [x={x},y={y},w={side},h={side}]" for x, y in coords.tolist()]
+
+
+@dataclass(frozen=True)
+class FeatureHeader:
+    """A features.h5 without its vectors: enough to plan a sharded read."""
+
+    path: Path
+    rows: int
+    dim: int
+    attrs: dict[str, object]
+    coords_attrs: dict[str, object]
+    has_coords: bool
+    has_paths: bool
+    has_labels: bool
+
+
+def read_features_header(path: Path | str) -> FeatureHeader:
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            rows, dim = f["features"].shape
+            coords_attrs = dict(f["coords"].attrs) if "coords" in f else {}
+            return FeatureHeader(
+                path, rows, dim, dict(f.attrs), coords_attrs, "coords" in f, "paths" in f, "labels" in f
+            )
+    except (OSError, KeyError, ValueError) as exc:
+        raise PathsearchError(f"{path}: not a features.h5 from `pathsearch embed` ({exc})") from exc
 
 
 def write_features_h5(
@@ -63,7 +96,7 @@ def read_features_h5(path: Path | str) -> FeatureSet:
         with h5py.File(path, "r") as f:
 
             def strings(key: str) -> list[str] | None:
-                return [s.decode() if isinstance(s, bytes) else s for s in f[key][:]] if key in f else None
+                return texts(f[key][:]) if key in f else None
 
             return FeatureSet(
                 features=f["features"][:].astype(np.float32),
@@ -75,3 +108,17 @@ def read_features_h5(path: Path | str) -> FeatureSet:
             )
     except (OSError, KeyError) as exc:
         raise PathsearchError(f"{path}: not a features.h5 from `pathsearch embed` ({exc})") from exc
+
+
+def texts(values: Iterable[bytes | str]) -> list[str]:
+    """h5py hands variable-length strings back as bytes."""
+    return [v.decode() if isinstance(v, bytes) else v for v in values]
+
+
+def encoder_info(attrs: dict[str, object]) -> dict[str, object]:
+    """The encoder's name and dimension as plain JSON values, for bank.json and the query check."""
+    return {key: _plain(attrs[key]) for key in ("encoder", "dim") if key in attrs}
+
+
+def _plain(value: object) -> object:
+    return value.item() if hasattr(value, "item") else value
