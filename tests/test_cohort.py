@@ -17,6 +17,7 @@ from distributed import Client
 
 from pathsearch.api.embed import EmbedSettings, embed_cohort
 from pathsearch.api.tile import tile_slides
+from pathsearch.cohort.runner import Cluster, run_batch
 from pathsearch.config import TileConfig
 from pathsearch.io.lock import output_lock
 from tests.cli import assert_one_line_error, run_cli
@@ -229,3 +230,17 @@ def test_unreachable_scheduler_is_one_line(slides, tmp_path):
     proc = run_cli("tile", slides[0], "-o", tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9")
     assert_one_line_error(proc, "--scheduler tcp://127.0.0.1:9: no Dask scheduler answered")
     assert not (tmp_path / "out").exists()
+
+
+def _dies_on_three(x: int) -> int:
+    if x == 3:
+        os._exit(1)  # like a reader that segfaults on one slide: the worker process is gone
+    return 10 * x
+
+
+def test_an_item_that_keeps_killing_workers_fails_alone():
+    results = run_batch(
+        _dies_on_three, [1, 2, 3, 4], Cluster(workers=2), lambda item, why: f"{item}: {why}", names=list("abcd")
+    )
+    assert results[:2] == [10, 20] and results[3] == 40
+    assert results[2].startswith("3: its task was lost (KilledWorker")
