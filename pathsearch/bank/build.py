@@ -114,7 +114,8 @@ def build_bank(
                 with h5py.File(h.path, "r") as f:
                     for start, stop in _shards(h, shard_rows):
                         projected = apply_pca(pca, f["features"][start:stop].astype(np.float32))
-                        index.add(projected)
+                        if config.index != "flat":  # a flat index is the vectors file itself, rebuilt at load
+                            index.add(projected)
                         vectors.write(projected.tobytes())
                         ids.writelines(f"{name}\n" for name in _names(f, h, start, stop))
                         if labels is not None:

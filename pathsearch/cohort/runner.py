@@ -63,22 +63,50 @@ def run_batch(
         for i in todo:
             record(i, task(items[i]))
     elif todo:
-        from distributed import as_completed
-
-        run_id = uuid.uuid4().hex[:8]
         with _client(where) as client:
-            keys = [f"pathsearch-{names[i]}-{run_id}" for i in todo]
-            futures = client.map(task, [items[i] for i in todo], key=keys, pure=False)
-            position = {future.key: i for i, future in zip(todo, futures, strict=True)}
-            for future in as_completed(futures):
-                i = position[future.key]
-                try:
-                    result = future.result()
-                except Exception as exc:  # noqa: BLE001 - a lost task is one failed item, not a failed batch
-                    result = failed(items[i], f"its task was lost ({type(exc).__name__}: {exc})")
-                future.release()
+            for i, result in _on_cluster(client, task, items, todo, names, failed):
                 record(i, result)
     return [results[i] for i in range(len(items))]
+
+
+def _on_cluster(
+    client: Client,
+    task: Callable[[T], R],
+    items: Sequence[T],
+    todo: list[int],
+    names: Sequence[str],
+    failed: Callable[[T, str], R],
+) -> Iterator[tuple[int, R]]:
+    """(index, result) as tasks finish, never more in flight than the cluster has threads.
+
+    Dask hands a worker more tasks than it has threads, and when a worker dies every task it held counts
+    as a suspect: one slide that crashes its reader would then take innocent slides down with it after
+    `allowed-failures` deaths. Feeding tasks one free thread at a time keeps each death on its own slide.
+    """
+    from distributed import as_completed
+
+    run_id = uuid.uuid4().hex[:8]
+    waiting = iter(todo)
+    position: dict[str, int] = {}
+    running = as_completed()
+
+    def fill() -> None:
+        capacity = max(1, sum(client.nthreads().values()))
+        while running.count() < capacity and (i := next(waiting, None)) is not None:
+            future = client.submit(task, items[i], key=f"pathsearch-{names[i]}-{run_id}", pure=False)
+            position[future.key] = i
+            running.add(future)
+
+    fill()
+    for future in running:
+        i = position.pop(future.key)
+        try:
+            result = future.result()
+        except Exception as exc:  # noqa: BLE001 - a lost task is one failed item, not a failed batch
+            result = failed(items[i], f"its task was lost ({type(exc).__name__}: {exc})")
+        future.release()
+        yield i, result
+        fill()
 
 
 @contextlib.contextmanager
