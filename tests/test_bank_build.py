@@ -5,6 +5,7 @@ import csv
 import faiss
 import numpy as np
 import pytest
+from PIL import Image
 
 from pathsearch.bank.bank import BankConfig, ReferenceBank
 from pathsearch.bank.build import build_bank
@@ -90,6 +91,9 @@ def test_cli_build_then_search_names_and_places_hits(cohort, tmp_path):
         assert row["slide"] == f"/slides/{slide}.svs"
         assert row["match"] == f"{slide} [x={row['x_level0_px']},y={row['y_level0_px']},w={SIDE},h={SIDE}]"
         assert row["size_level0_px"] == str(SIDE)
+    # The slides named in provenance do not exist here: hits.png still comes, with grey stand-ins.
+    picture = np.asarray(Image.open(tmp_path / "hits" / "hits.png"))
+    assert picture.shape[0] == 8 * (96 + 16 + 4) + 4 and (picture[4:100, 4:100] == 200).all()
 
 
 def test_bad_inputs_are_one_line_errors(cohort, tmp_path):

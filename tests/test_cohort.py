@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 import pytest
 from distributed import Client
+from PIL import Image
 
 from pathsearch.api.embed import EmbedSettings, embed_cohort
 from pathsearch.api.tile import tile_slides
@@ -166,6 +167,15 @@ def test_scheduler_run_survives_a_killed_worker_and_matches_serial(slides, seria
     for row in rows:
         slide = Path(row["slide"])
         assert slide in slides and row["match"].startswith(f"{slide.stem} [x={row['x_level0_px']},y={row['y_level0_px']},")
+    # hits.png: 6 queries (the default shows 8) of the query tile and 3 hits, each read back from its slide.
+    picture = np.asarray(Image.open(tmp_path / "hits" / "hits.png"))
+    cell, step = 96, 96 + 16 + 4
+    assert picture.shape[0] == 6 * step + 4
+    for r in range(6):
+        for c in range(4):
+            x = 4 + c * (cell + 4) + (12 if c else 0)
+            tile = picture[4 + r * step : 4 + r * step + cell, x : x + cell]
+            assert not (tile == 200).all(), (r, c)  # never the grey stand-in for a tile that cannot be read
 
 
 def test_killed_run_resumes_without_duplicates_or_half_files(slides, serial, tmp_path):

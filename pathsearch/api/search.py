@@ -17,10 +17,13 @@ from pathsearch.errors import PathsearchError
 from pathsearch.io.atomic import atomic_path, write_json
 from pathsearch.io.features_h5 import FeatureSet, encoder_info, read_features_h5
 from pathsearch.io.manifest import new_manifest
+from pathsearch.io.tile_sources import TileImages
 from pathsearch.sthlm.checkpoint import load_model, save_model
 from pathsearch.sthlm.model import SampleConfig, STHLMModel
 from pathsearch.sthlm.search import GenerativeSearch
 from pathsearch.sthlm.train import train_label_flow
+from pathsearch.viz.hits import draw_hits
+from pathsearch.viz.thumbnail import write_png
 
 Progress = Callable[[str], None]
 PAIRS_PER_TILE = 8
@@ -65,8 +68,10 @@ def search(
     bank_config: BankConfig | None = None,
     seed: int = 0,
     on_step: Progress | None = None,
+    show: int = 8,
 ) -> SearchResult:
-    """Write OUT/neighbours.csv (k rows per query) and OUT/manifest.json; a bank built here is kept in OUT/bank."""
+    """Write OUT/neighbours.csv (k rows per query), OUT/hits.png (the first `show` queries and their hits)
+    and OUT/manifest.json; a bank built here is kept in OUT/bank."""
     step = on_step or (lambda _msg: None)
     out, query, reference = Path(out), Path(query), Path(reference)
     t0 = time.perf_counter()
@@ -85,9 +90,13 @@ def search(
     step(f"searching {len(queries.features)} queries" + (f" with {samples} STHLM samples each" if samples else ""))
     scores, rows = GenerativeSearch(bank, model, sampling=SampleConfig(seed=seed)).search(bank.project(queries.features), samples, k)
     _write_neighbours(files["neighbours_csv"], queries.tile_names(), bank, scores, rows)
+    if show > 0:
+        files["hits_png"] = out / "hits.png"
+        picture = _hits_picture(queries, query, bank, scores[:show], rows[:show])
+        write_png(str(files["hits_png"]), picture)
     manifest = new_manifest(
         "search",
-        {"k": k, "samples": samples, "seed": seed, "bank": bank.config.model_dump(), "sthlm": str(sthlm) if sthlm else None},
+        {"k": k, "samples": samples, "seed": seed, "show": show, "bank": bank.config.model_dump(), "sthlm": str(sthlm) if sthlm else None},
         {"query": str(query.resolve()), "bank": str(reference.resolve()), "queries": len(queries.features), "bank_tiles": len(bank)},
     )
     manifest["timings"] = {"total_s": time.perf_counter() - t0}
@@ -131,6 +140,7 @@ def _write_neighbours(path: Path, names: list[str], bank: ReferenceBank, scores:
 
 
 _PLACE_COLUMNS = ["slide", "x_level0_px", "y_level0_px", "size_level0_px"]
+_CELL_PX = 96
 
 
 def _place(bank: ReferenceBank, row: int) -> list[object]:
@@ -141,3 +151,31 @@ def _place(bank: ReferenceBank, row: int) -> list[object]:
     if origin.x < 0:
         return [""] * len(_PLACE_COLUMNS)
     return [origin.source.slide, origin.x, origin.y, origin.size_level0_px]
+
+
+def _hits_picture(queries: FeatureSet, query_path: Path, bank: ReferenceBank, scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Each query tile and its hits, read again from their slides or files (grey where they are gone)."""
+    images = TileImages(_CELL_PX)
+    query_source = source_of(query_path, queries.attrs, queries.coords_attrs)
+    grid = []
+    try:
+        for q, (row_scores, row_hits) in enumerate(zip(scores, rows, strict=True)):
+            if queries.paths is not None:
+                tile = images.from_file(queries.paths[q])
+            elif queries.coords is not None and query_source.slide:
+                x, y = (int(v) for v in queries.coords[q])
+                tile = images.from_slide(query_source.slide, x, y, query_source.patch_size_level0)
+            else:
+                tile = None
+            cells = [(tile, "query")]
+            for score, hit in zip(row_scores, row_hits, strict=True):
+                if hit < 0:
+                    break
+                place = _place(bank, int(hit))
+                tile = images.from_slide(*place) if place[0] else images.from_file(bank.ids[hit])
+                label = bank.labels[hit] if bank.labels is not None else ""
+                cells.append((tile, f"{score:.3f} {label}"[:14]))
+            grid.append(cells)
+    finally:
+        images.close()
+    return draw_hits(grid, _CELL_PX)

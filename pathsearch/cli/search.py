@@ -26,6 +26,7 @@ def search(
     pca_dim: Annotated[int | None, typer.Option(min=1, help="PCA dimension when the bank is built from features.h5")] = None,
     index: Annotated[IndexKind, typer.Option(help="faiss index when the bank is built: exact flat, or ivf/hnsw for large banks")] = "flat",
     seed: Annotated[int, typer.Option(help="Seed for STHLM training and sampling")] = 0,
+    show: Annotated[int, typer.Option(min=0, help="Queries drawn with their hits in hits.png (0: no picture)")] = 8,
 ) -> None:
     """Find the reference tiles most similar to each query tile (plain k-NN or STHLM generative search)."""
     from pathsearch.api.search import search as run_search
@@ -33,7 +34,7 @@ def search(
 
     result = run_search(
         query, bank, out, k, samples, sthlm, BankConfig(index=index, pca_dim=pca_dim), seed,
-        on_step=lambda msg: stderr.print(f"[dim]{msg}…[/dim]"),
+        on_step=lambda msg: stderr.print(f"[dim]{msg}…[/dim]"), show=show,
     )
     stderr.print(f"{result.queries} queries searched")
     for kind, path in result.files.items():

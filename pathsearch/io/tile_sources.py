@@ -16,7 +16,7 @@ from pathsearch.io.qupath import TileName, parse_tile_name
 from pathsearch.io.tiles_h5 import read_tiles_h5
 from pathsearch.slide.base import Slide
 from pathsearch.slide.open import open_slide
-from pathsearch.slide.tiling import read_tile
+from pathsearch.slide.tiling import read_box, read_tile
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -129,3 +129,39 @@ def open_tile_source(path: Path | str, slide_mpp: float | None = None) -> SlideT
     raise PathsearchError(
         f"{path}: expected a tile set from `pathsearch tile` (with tiles.h5) or a folder of tiles"
     )
+
+
+class TileImages:
+    """Tiles found again from where they came from, for pictures: a slide's level-0 box, or a tile file.
+
+    A source that is gone or unreadable gives None: a picture of results must not fail on one lost slide.
+    """
+
+    def __init__(self, cell_px: int) -> None:
+        self.cell_px = cell_px
+        self._slides: dict[str, Slide | None] = {}
+
+    def from_slide(self, slide_path: str, x: int, y: int, size_level0_px: int) -> np.ndarray | None:
+        if slide_path not in self._slides:
+            try:
+                self._slides[slide_path] = open_slide(Path(slide_path))
+            except PathsearchError:
+                self._slides[slide_path] = None
+        slide = self._slides[slide_path]
+        if slide is None:
+            return None
+        try:
+            return read_box(slide, (x, y, size_level0_px, size_level0_px), max(1.0, size_level0_px / self.cell_px))
+        except PathsearchError:
+            return None
+
+    def from_file(self, path: str) -> np.ndarray | None:
+        try:
+            return read_rgb(Path(path))
+        except PathsearchError:
+            return None
+
+    def close(self) -> None:
+        for slide in self._slides.values():
+            if slide is not None:
+                slide.close()
