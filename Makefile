@@ -31,6 +31,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_embed.py
 	$(PY) benchmarks/bench_sthlm.py
 	$(PY) benchmarks/bench_cli.py
+	$(PY) benchmarks/bench_cohort.py
+	$(PY) benchmarks/bench_bank.py
 
 clean:
 	rm -rf demo_out .pytest_cache

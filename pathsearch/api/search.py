@@ -15,7 +15,7 @@ from pathsearch.bank.bank import BankConfig, ReferenceBank
 from pathsearch.bank.provenance import Provenance, source_of
 from pathsearch.errors import PathsearchError
 from pathsearch.io.atomic import atomic_path, write_json
-from pathsearch.io.features_h5 import FeatureSet, encoder_info, read_features_h5
+from pathsearch.io.features_h5 import FeatureSet, check_same_encoder, encoder_info, read_features_h5
 from pathsearch.io.manifest import new_manifest
 from pathsearch.io.tile_sources import TileImages
 from pathsearch.sthlm.checkpoint import load_model, save_model
@@ -118,10 +118,7 @@ def _sthlm_model(bank: ReferenceBank, sthlm: Path | None, seed: int, step: Progr
 
 
 def _check_encoder(bank: ReferenceBank, queries: FeatureSet, query: Path) -> None:
-    """Equal dimensions are not enough: two 512-d encoders give unrelated spaces."""
-    ours, theirs = bank.info.get("encoder"), queries.attrs.get("encoder")
-    if ours is not None and theirs is not None and str(ours) != str(theirs):
-        raise PathsearchError(f"{query} was embedded with {theirs} but the bank with {ours}: embed both with the same --model")
+    check_same_encoder(bank.info.get("encoder"), queries.attrs.get("encoder"), "the bank", str(query))
     bank.project(queries.features[:1])  # the bank's own dimension check
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import faiss
 import h5py
 import numpy as np
 
@@ -21,7 +22,14 @@ from pathsearch.bank.pca import apply_pca, fit_pca
 from pathsearch.bank.provenance import Provenance, source_of
 from pathsearch.errors import PathsearchError
 from pathsearch.io.atomic import atomic_dir, write_json
-from pathsearch.io.features_h5 import FeatureHeader, coord_names, encoder_info, read_features_header, texts
+from pathsearch.io.features_h5 import (
+    FeatureHeader,
+    check_same_encoder,
+    coord_names,
+    encoder_info,
+    read_features_header,
+    texts,
+)
 from pathsearch.io.manifest import file_fingerprint, new_manifest
 
 SHARD_ROWS = 65_536
@@ -45,9 +53,7 @@ def check_inputs(paths: Sequence[Path]) -> list[FeatureHeader]:
     for h in headers[1:]:
         if h.dim != first.dim:
             raise PathsearchError(f"{h.path} has {h.dim}-d features but {first.path} {first.dim}-d: embed all with one --model")
-        theirs, ours = h.attrs.get("encoder"), first.attrs.get("encoder")
-        if theirs is not None and ours is not None and str(theirs) != str(ours):
-            raise PathsearchError(f"{h.path} was embedded with {theirs} but {first.path} with {ours}: embed all with one --model")
+        check_same_encoder(first.attrs.get("encoder"), h.attrs.get("encoder"), str(first.path), str(h.path))
     if len({h.has_labels for h in headers}) > 1:
         unlabelled = next(h.path for h in headers if not h.has_labels)
         raise PathsearchError(f"{unlabelled} has no labels but other inputs do: build labelled and unlabelled banks separately")
@@ -100,34 +106,10 @@ def build_bank(
     pca = fit_pca(sample, config.pca_dim, config.whiten) if config.pca_dim else None
     index = empty_index(apply_pca(pca, sample), config.index, config.nlist, config.hnsw_m, config.nprobe, config.pq_m)
     del sample
-    source = np.empty(count, np.int32)
-    coords = np.full((count, 2), -1, np.int64)
     with atomic_dir(out) as tmp:
-        with (
-            (tmp / "vectors.npy").open("wb") as vectors,
-            (tmp / "ids.txt").open("w") as ids,
-            (tmp / "labels.txt").open("w") if headers[0].has_labels else contextlib.nullcontext() as labels,
-        ):
-            np.lib.format.write_array_header_2_0(vectors, {"descr": "<f4", "fortran_order": False, "shape": (count, index.d)})
-            row = 0
-            for i, h in enumerate(headers):
-                with h5py.File(h.path, "r") as f:
-                    for start, stop in _shards(h, shard_rows):
-                        projected = apply_pca(pca, f["features"][start:stop].astype(np.float32))
-                        if config.index != "flat":  # a flat index is the vectors file itself, rebuilt at load
-                            index.add(projected)
-                        vectors.write(projected.tobytes())
-                        ids.writelines(f"{name}\n" for name in _names(f, h, start, stop))
-                        if labels is not None:
-                            labels.writelines(f"{label}\n" for label in texts(f["labels"][start:stop]))
-                        source[row : row + stop - start] = i
-                        if h.has_coords:
-                            coords[row : row + stop - start] = f["coords"][start:stop]
-                        row += stop - start
-                        if on_rows:
-                            on_rows(stop - start)
-        sources = [source_of(h.path, h.attrs, h.coords_attrs) for h in headers]
-        Provenance(source, coords, sources).save(tmp / "provenance.h5")
+        add = config.index != "flat"  # a flat index is the vectors file itself, rebuilt at load
+        provenance = _stream_vectors(tmp, headers, pca, index if add else None, shard_rows, on_rows)
+        provenance.save(tmp / "provenance.h5")
         info = {**encoder_info(headers[0].attrs), "sources": len(headers)}
         save_search_space(tmp, config, input_dim, pca, index, count, info)
         manifest = new_manifest(
@@ -138,6 +120,46 @@ def build_bank(
         manifest["timings"] = {"total_s": time.perf_counter() - t0}
         write_json(tmp / "manifest.json", manifest)
     return BankBuild(out, count, index.d, len(headers))
+
+
+def _stream_vectors(
+    folder: Path,
+    headers: list[FeatureHeader],
+    pca: faiss.VectorTransform | None,
+    index: faiss.Index | None,
+    shard_rows: int,
+    on_rows: Callable[[int], None] | None,
+) -> Provenance:
+    """Project every input shard by shard into vectors.npy, ids.txt and labels.txt (and `index`)."""
+    count = sum(h.rows for h in headers)
+    dim = pca.d_out if pca is not None else headers[0].dim
+    source = np.empty(count, np.int32)
+    coords = np.full((count, 2), -1, np.int64)
+    with (
+        (folder / "vectors.npy").open("wb") as vectors,
+        (folder / "ids.txt").open("w") as ids,
+        (folder / "labels.txt").open("w") if headers[0].has_labels else contextlib.nullcontext() as labels,
+    ):
+        np.lib.format.write_array_header_2_0(vectors, {"descr": "<f4", "fortran_order": False, "shape": (count, dim)})
+        row = 0
+        for i, h in enumerate(headers):
+            with h5py.File(h.path, "r") as f:
+                for start, stop in _shards(h, shard_rows):
+                    projected = apply_pca(pca, f["features"][start:stop].astype(np.float32))
+                    if index is not None:
+                        index.add(projected)
+                    vectors.write(projected.tobytes())
+                    ids.writelines(f"{name}\n" for name in _names(f, h, start, stop))
+                    if labels is not None:
+                        labels.writelines(f"{label}\n" for label in texts(f["labels"][start:stop]))
+                    rows = slice(row, row + stop - start)
+                    source[rows] = i
+                    if h.has_coords:
+                        coords[rows] = f["coords"][start:stop]
+                    row = rows.stop
+                    if on_rows:
+                        on_rows(stop - start)
+    return Provenance(source, coords, [source_of(h.path, h.attrs, h.coords_attrs) for h in headers])
 
 
 def find_features(paths: Sequence[Path]) -> list[Path]:

@@ -63,7 +63,7 @@ def run_batch(
         for i in todo:
             record(i, task(items[i]))
     elif todo:
-        with _client(where) as client:
+        with dask_client(where) as client:
             for i, result in _on_cluster(client, task, items, todo, names, failed):
                 record(i, result)
     return [results[i] for i in range(len(items))]
@@ -110,7 +110,8 @@ def _on_cluster(
 
 
 @contextlib.contextmanager
-def _client(where: Cluster) -> Iterator[Client]:
+def dask_client(where: Cluster) -> Iterator[Client]:
+    import dask
     from distributed import Client, LocalCluster
 
     # The scheduler's lifecycle chatter is not for users; warnings (a worker lost, a task retried) still show.
@@ -126,7 +127,11 @@ def _client(where: Cluster) -> Iterator[Client]:
         with client:
             yield client
         return
+    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers, which turns off glibc's adaptive mmap
+    # threshold: every large numpy temporary is then mapped and unmapped again, and he-texture embedding ran
+    # 1.3-1.4x slower per tile (BENCHMARKS.md). Our workers keep glibc's default.
     with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}),
         LocalCluster(
             n_workers=where.workers, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,

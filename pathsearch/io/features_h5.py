@@ -122,3 +122,11 @@ def encoder_info(attrs: dict[str, object]) -> dict[str, object]:
 
 def _plain(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
+
+
+def check_same_encoder(ours: object, theirs: object, what_ours: str, what_theirs: str) -> None:
+    """Equal dimensions are not enough: two 512-d encoders give unrelated spaces."""
+    if ours is not None and theirs is not None and str(ours) != str(theirs):
+        raise PathsearchError(
+            f"{what_theirs} was embedded with {theirs} but {what_ours} with {ours}: embed both with the same --model"
+        )
