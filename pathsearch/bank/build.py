@@ -66,9 +66,11 @@ def _shards(header: FeatureHeader, rows: int) -> Iterator[tuple[int, int]]:
 
 
 def _training_sample(headers: list[FeatureHeader], rows: int, shard_rows: int) -> np.ndarray:
-    """Evenly spaced rows of every input, in proportion to its size: what PCA and IVF learn from."""
+    """Evenly spaced rows of every input, in proportion to its size: what PCA and IVF learn from.
+
+    At most `rows` (plus one per shard, from rounding), so the build's memory does not grow with the cohort."""
     total = sum(h.rows for h in headers)
-    step = max(1, total // rows)
+    step = max(1, -(-total // rows))
     parts = []
     for h in headers:
         with h5py.File(h.path, "r") as f:
