@@ -71,6 +71,8 @@ def test_large_bank_index_kinds_find_their_own_tiles(cohort, tmp_path, kind, fai
     config = BankConfig(index=kind, nlist=8, nprobe=4)
     bank = ReferenceBank.load(build_bank(files, tmp_path / kind, config, shard_rows=100, train_rows=400).out_dir)
     assert isinstance(bank.index, faiss_type) and bank.index.ntotal == sum(ROWS)
+    # Search-time knobs come back from bank.json, not from faiss's defaults.
+    assert bank.index.hnsw.efSearch == 64 if kind == "hnsw" else bank.index.nprobe == 4
     _, hits = bank.search(bank.project(feats[::10]), 10)
     # Trained on a 400-row sample, searched over all rows: every hit is in the query's own cluster.
     assert (clusters[hits] == clusters[::10, None]).mean() >= 0.99

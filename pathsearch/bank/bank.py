@@ -9,27 +9,14 @@ from typing import Any
 
 import faiss
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
-from pathsearch.bank.index import build_index
+from pathsearch.bank.config import BankConfig
+from pathsearch.bank.index import build_index, tune
 from pathsearch.bank.pca import apply_pca, fit_pca, load_pca, save_pca
 from pathsearch.bank.provenance import Provenance
-from pathsearch.choices import IndexKind
 from pathsearch.errors import PathsearchError
 from pathsearch.io.atomic import atomic_dir
 from pathsearch.io.manifest import package_versions
-
-
-class BankConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    index: IndexKind = "flat"
-    pca_dim: int | None = Field(default=None, ge=1)
-    whiten: bool = False
-    nlist: int = Field(default=1024, ge=1)
-    nprobe: int = Field(default=32, ge=1)
-    hnsw_m: int = Field(default=32, ge=4)
-    pq_m: int | None = Field(default=None, ge=1)  # IVF-PQ sub-quantizers; must divide the search dimension
 
 
 class ReferenceBank:
@@ -55,9 +42,7 @@ class ReferenceBank:
         self.ids = ids
         self.labels = labels
         self.provenance = provenance  # slide, level-0 x, y of each vector, when known
-        self.index = index or build_index(
-            vectors, config.index, config.nlist, config.hnsw_m, config.nprobe, config.pq_m
-        )
+        self.index = index or build_index(vectors, config)
 
     @classmethod
     def build(
@@ -141,7 +126,7 @@ class ReferenceBank:
         ids = (folder / "ids.txt").read_text().splitlines()
         labels = (folder / "labels.txt").read_text().splitlines() if (folder / "labels.txt").is_file() else None
         provenance = Provenance.load(folder / "provenance.h5") if (folder / "provenance.h5").is_file() else None
-        index = faiss.read_index(str(folder / "index.faiss")) if config.index != "flat" else None
+        index = tune(faiss.read_index(str(folder / "index.faiss")), config) if config.index != "flat" else None
         return cls(config, saved["input_dim"], pca, vectors, ids, labels, provenance, index, saved.get("info"))
 
 

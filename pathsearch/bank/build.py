@@ -106,7 +106,7 @@ def build_bank(
     needs_training = config.pca_dim is not None or config.index in ("ivf", "ivfpq")
     sample = _training_sample(headers, train_rows, shard_rows) if needs_training else np.zeros((1, input_dim), np.float32)
     pca = fit_pca(sample, config.pca_dim, config.whiten) if config.pca_dim else None
-    index = empty_index(apply_pca(pca, sample), config.index, config.nlist, config.hnsw_m, config.nprobe, config.pq_m)
+    index = empty_index(apply_pca(pca, sample), config)
     del sample
     with atomic_dir(out) as tmp:
         add = config.index != "flat"  # a flat index is the vectors file itself, rebuilt at load

@@ -5,7 +5,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from pathsearch.choices import IndexKind
+from pathsearch.bank.config import BankConfig
 from pathsearch.errors import PathsearchError
 
 # faiss wants at least this many training points per IVF list (and per PQ centroid).
@@ -19,34 +19,38 @@ def pq_subquantizers(dim: int, requested: int | None) -> int:
     return max(m for m in range(1, max(1, dim // 4) + 1) if dim % m == 0)
 
 
-def empty_index(
-    train: np.ndarray, kind: IndexKind, nlist: int, hnsw_m: int, nprobe: int, pq_m: int | None = None
-) -> faiss.Index:
+def empty_index(train: np.ndarray, config: BankConfig) -> faiss.Index:
     """An index ready for `add`. IVF kinds learn their lists from `train` (a sample, for banks built in
     shards); small banks get fewer lists or shorter PQ codes, not an error."""
     dim = train.shape[1]
-    if kind == "flat":
+    if config.index == "flat":
         return faiss.IndexFlatIP(dim)
-    if kind == "hnsw":
-        return faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-    lists = max(1, min(nlist, len(train) // _POINTS_PER_CENTROID))
+    if config.index == "hnsw":
+        return tune(faiss.IndexHNSWFlat(dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT), config)
+    lists = max(1, min(config.nlist, len(train) // _POINTS_PER_CENTROID))
     quantizer = faiss.IndexFlatIP(dim)
-    if kind == "ivf":
+    if config.index == "ivf":
         index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
     else:
         nbits = int(np.clip(np.log2(max(2, len(train) // _POINTS_PER_CENTROID)), 1, 8))
-        m = pq_subquantizers(dim, pq_m)
+        m = pq_subquantizers(dim, config.pq_m)
         if dim % m:
             raise PathsearchError(f"--pq-m {m} does not divide the bank's {dim} dimensions; choose a divisor of {dim}")
         index = faiss.IndexIVFPQ(quantizer, dim, lists, m, nbits, faiss.METRIC_INNER_PRODUCT)
     index.train(np.ascontiguousarray(train, dtype=np.float32))
-    index.nprobe = min(nprobe, lists)
+    return tune(index, config)
+
+
+def tune(index: faiss.Index, config: BankConfig) -> faiss.Index:
+    """Search-time knobs, set again at load: they come from bank.json, not from what faiss saved."""
+    if isinstance(index, faiss.IndexHNSW):
+        index.hnsw.efSearch = config.ef_search
+    elif isinstance(index, faiss.IndexIVF):
+        index.nprobe = min(config.nprobe, index.nlist)
     return index
 
 
-def build_index(
-    vectors: np.ndarray, kind: IndexKind, nlist: int, hnsw_m: int, nprobe: int, pq_m: int | None = None
-) -> faiss.Index:
-    index = empty_index(vectors, kind, nlist, hnsw_m, nprobe, pq_m)
+def build_index(vectors: np.ndarray, config: BankConfig) -> faiss.Index:
+    index = empty_index(vectors, config)
     index.add(vectors)
     return index

@@ -22,6 +22,7 @@ def build(
     pca_dim: Annotated[int | None, typer.Option(min=1, help="PCA dimension, fitted on a sample of the inputs")] = None,
     nlist: Annotated[int, typer.Option(min=1, help="IVF lists")] = 1024,
     nprobe: Annotated[int, typer.Option(min=1, help="IVF lists searched per query")] = 32,
+    ef_search: Annotated[int, typer.Option(min=1, help="HNSW candidates per query (recall against speed)")] = 64,
     pq_m: Annotated[int | None, typer.Option(min=1, help="IVF-PQ sub-quantizers (default: dimension / 4)")] = None,
     shard_rows: Annotated[int, typer.Option(min=1, help="Rows read and added at a time (bounds memory)")] = 65_536,
 ) -> None:
@@ -30,7 +31,7 @@ def build(
     from pathsearch.bank.build import build_bank, find_features
 
     files = find_features(features)
-    config = BankConfig(index=index, pca_dim=pca_dim, nlist=nlist, nprobe=nprobe, pq_m=pq_m)
+    config = BankConfig(index=index, pca_dim=pca_dim, nlist=nlist, nprobe=nprobe, ef_search=ef_search, pq_m=pq_m)
     with progress_bar() as progress:
         task = progress.add_task("adding tiles", total=None)
         result = build_bank(files, out, config, shard_rows, on_rows=lambda n: progress.advance(task, n))
