@@ -110,7 +110,7 @@ def test_texture_encoder_on_real_crc_tiles(tmp_path):
     sims = features.features @ features.features.T
     np.fill_diagonal(sims, -np.inf)
     accuracy = (labels[sims.argmax(1)] == labels).mean()
-    assert accuracy >= 0.75, accuracy  # measured 0.781 with the shipped standardisation
+    assert accuracy >= 0.78, accuracy  # 25/32, measured with the shipped standardisation
 
 
 def _cli(*args):

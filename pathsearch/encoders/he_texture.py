@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 
 from pathsearch.encoders.base import Encoder
-from pathsearch.encoders.texture import standardise, texture_features, texture_stats
+from pathsearch.encoders.texture import standardise, texture_features, texture_stats, texture_tile
 
 
 class HETextureEncoder(Encoder):
+    """The descriptor is this encoder's model, so it runs in `_forward` on torch's thread count, as a
+    network's forward pass would: its steps (OpenCV, numpy, the compiled LBP) release the GIL."""
+
     name = "he-texture"
 
     def __init__(self) -> None:
@@ -20,7 +25,10 @@ class HETextureEncoder(Encoder):
         return "resize 224 (INTER_AREA); HED/HSV/Lab stats, LBP (gray, eosin), GLCM, rotation-invariant Gabor, nuclei; fixed z-score"
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(standardise(texture_features(rgb)))
+        return torch.from_numpy(texture_tile(rgb).copy())  # a read-only decoded tile cannot back a tensor
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        return batch
+        tiles = list(batch.cpu().numpy())
+        with ThreadPoolExecutor(max(1, min(torch.get_num_threads(), len(tiles)))) as pool:
+            raw = np.stack(list(pool.map(texture_features, tiles)))
+        return torch.from_numpy(standardise(raw))

@@ -1,0 +1,79 @@
+"""The fast he-texture steps against the library calls they replace, on images with the ties and flat
+areas real tiles have."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from skimage.color import rgb2hed as skimage_rgb2hed
+from skimage.feature import local_binary_pattern
+
+from pathsearch.encoders import texture
+from pathsearch.encoders.lbp import uniform_lbp
+from pathsearch.encoders.registry import build_encoder
+
+
+def _images() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    noisy = rng.integers(0, 256, (61, 47, 3), dtype=np.uint8)
+    blocky = np.kron(rng.integers(0, 4, (8, 8, 3)) * 60, np.ones((9, 9, 1))).astype(np.uint8)  # flat areas, ties
+    flat = np.full((30, 30, 3), 200, np.uint8)
+    return [noisy, blocky, flat]
+
+
+@pytest.mark.parametrize(("points", "radius"), [(8, 1.0), (16, 2.0), (24, 3.0), (12, 1.5)])
+def test_lbp_equals_scikit_image(points, radius):
+    for rgb in _images():
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        expected = local_binary_pattern(gray, points, radius, method="uniform")
+        np.testing.assert_array_equal(uniform_lbp(gray, points, radius), expected)
+
+
+def test_hed_equals_scikit_image():
+    for rgb in _images():
+        np.testing.assert_array_equal(texture.rgb2hed(rgb), skimage_rgb2hed(rgb))
+
+
+def test_colour_statistics_from_counts_equal_numpy():
+    rgb = _images()[0]
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL).reshape(-1, 3) / 255.0
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3) / 255.0
+    expected = []
+    for channels in (hsv[:, 1:], lab):
+        expected += channels.mean(0).tolist() + channels.std(0).tolist()
+        expected += np.percentile(channels, (10, 50, 90), axis=0).ravel().tolist()
+    hue = np.histogram(hsv[:, 0], bins=12, range=(0, 1), weights=hsv[:, 1])[0]
+    expected += (hue / hue.sum()).tolist()
+    got = texture._colour(rgb, texture.rgb2hed(rgb))[15:]  # after the 15 HED statistics
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_gabor_by_one_dft_equals_filter2d():
+    gray = cv2.cvtColor(texture.texture_tile(_images()[0]), cv2.COLOR_RGB2GRAY)
+    g = gray.astype(np.float32) / 255.0
+    g -= g.mean()
+    energies = []
+    for lam in texture._GABOR_WAVELENGTHS_PX:
+        row = []
+        for theta in texture._GABOR_THETAS:
+            kernel = cv2.getGaborKernel((31, 31), sigma=0.56 * lam, theta=theta, lambd=lam, gamma=0.5, psi=0)
+            row.append(np.abs(cv2.filter2D(g, cv2.CV_32F, kernel)).mean())
+        energies.append(row)
+    energy = np.array(energies)
+    mean = energy.mean(axis=1)
+    expected = np.stack([mean, (energy.max(axis=1) - energy.min(axis=1)) / mean], axis=1).ravel()
+    np.testing.assert_allclose(texture._gabor(gray), expected, rtol=1e-4)
+
+
+def test_encoder_threads_give_the_per_tile_descriptor():
+    encoder = build_encoder("he-texture")
+    tiles = _images()
+    batch = torch.stack([encoder.preprocess(t) for t in tiles])
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        got = encoder.encode_images(batch)
+    finally:
+        torch.set_num_threads(previous)
+    expected = np.stack([texture.standardise(texture.texture_features(t)) for t in tiles])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
