@@ -26,6 +26,7 @@ from pathsearch.heads.segment import (
     class_indices,
     class_map,
     crops,
+    patch_features,
     patch_grid,
     patch_labels,
     vote_map,
@@ -83,6 +84,7 @@ def main() -> None:
     parser.add_argument("--supports", type=int, default=30, help="random supports to score; 0 = every combination")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samples", type=int, default=0, help="STHLM samples per patch; 0 = plain k-NN")
+    parser.add_argument("--per-patch", action="store_true", help="embed each patch as a tile (no dense path): the reference")
     parser.add_argument("--json", type=Path, default=Path("segmentation_supports.json"))
     args = parser.parse_args()
     config = SegmentConfig()
@@ -100,7 +102,10 @@ def main() -> None:
     grids = []
     for image in track(images, description="embedding patch grids"):
         coords = patch_grid(*image.shape[:2], config.patch_px, config.stride_px)
-        grids.append((coords, embed_tiles(crops(image, coords, config.patch_px), encoder, 32)))
+        if args.per_patch:
+            grids.append((coords, embed_tiles(crops(image, coords, config.patch_px), encoder, 32)))
+        else:
+            grids.append((coords, patch_features(image, coords, encoder, config.patch_px)))
     combos = list(itertools.combinations(range(len(images)), args.shots))
     if args.supports:
         rng = np.random.default_rng(args.seed)

@@ -173,6 +173,11 @@ def test_segment_slide_region_maps_back_to_level0(tmp_path):
     xs = [x for f in geo["features"] if f["properties"]["classification"]["name"] == "1" for x, _ in f["geometry"]["coordinates"][0]]
     assert 896 <= min(xs) and abs(np.percentile(xs, 5) - 1728) < 64 and max(xs) <= 2048  # level-0 px
     assert json.loads((out / "manifest.json").read_text())["params"]["region"]["box_level0"] == [896, 384, 1152, 768]
+    # Streamed in 6 blocks of 96 px (each read with a 64 px margin), the region comes out as read whole.
+    proc = run_cli("segment", slide, "--few-shot", support, "-o", tmp_path / "blocks", *args, "--block-px", "96")
+    assert proc.returncode == 0, proc.stderr
+    blocks = np.asarray(Image.open(tmp_path / "blocks" / f"{stem}-labelled.png"))
+    assert blocks.shape == predicted.shape and (blocks == predicted).mean() > 0.99
     for bad, needle in ((("--region", "0,0,5000,10"), "slide.svs: region x=0,y=0,w=5000,h=10 is not inside the slide's 2048x1536 px"), ((), "is not an image")):
         assert_one_line_error(run_cli("segment", slide, "--few-shot", support, "-o", tmp_path / "bad", *bad), needle)
     assert_one_line_error(run_cli("segment", slide, "--few-shot", support, "-o", out, "--region", "1,2,3"), "four integers")

@@ -6,19 +6,22 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from pathsearch.api.segment_region import BLOCK_PX, RegionGrid, overview, top_two_by_block
 from pathsearch.encoders.registry import build_encoder
 from pathsearch.errors import PathsearchError
-from pathsearch.heads.pixels import blend, fit_pixel_forest
+from pathsearch.heads.classify import fit_few_shot
+from pathsearch.heads.pixels import LabStats, blend, fit_pixel_forest, lab_stats
 from pathsearch.heads.refine import RefineConfig, predict_refined, pseudo_labels, train_refiner
 from pathsearch.heads.segment import (
     SegmentConfig,
     class_indices,
     class_map,
     class_probabilities,
-    fit_segmenter,
-    support_patches,
+    merge_small_regions,
+    support_features,
 )
 from pathsearch.io.atomic import write_json
 from pathsearch.io.exports import IMAGE_EXTS, MASK_SUFFIX, ExportItem, export_items
@@ -27,7 +30,6 @@ from pathsearch.io.manifest import new_manifest
 from pathsearch.io.qupath import TileName, format_tile_name, parse_tile_name
 from pathsearch.io.tile_sources import check_named, label_names, read_mask, read_rgb
 from pathsearch.slide.open import open_slide
-from pathsearch.slide.tiling import read_box
 from pathsearch.viz.overlay import class_colours, mask_overlay
 from pathsearch.viz.thumbnail import write_png
 
@@ -51,48 +53,46 @@ def segment(
     support: Path, query: Path, out: Path, model: str = "he-texture", weights: Path | None = None,
     config: SegmentConfig | None = None, refine: RefineConfig | None = None,
     on_image: Callable[[int, int], None] | None = None, region: SlideRegion | None = None,
-    label_id: str = MASK_SUFFIX,
+    label_id: str = MASK_SUFFIX, block_px: int = BLOCK_PX,
 ) -> SegmentResult:
-    """Label masks, overlays and GeoJSON per query image (or for one `region` of the slide `query`).
+    """Label masks, overlays and GeoJSON per query image (or for one `region` of the slide `query`,
+    streamed in blocks of `block_px`; `on_image` then counts blocks).
 
     An unreadable query image is reported, not fatal. Masks are written as `<stem>-labelled.png` whatever
     `label_id` the support export used."""
     config = config or SegmentConfig()
     out = Path(out)
+    if region is not None and refine is not None:
+        raise PathsearchError("--refine trains on whole images and cannot stream a --region; drop one of them")
     images, masks, names = _support(Path(support), label_id)
     values = sorted({int(v) for m in masks for v in np.unique(m)})
     classes = [names.get(v, str(v)) for v in values]
-    if region is None:  # queries are read before any embedding, so their errors come at once
+    # queries are read (a region: its overview) before any embedding, so their errors come at once
+    if region is None:
         query_paths, query_images, failed = _read_queries([item.image for item in _items(Path(query), label_id)])
     else:
-        downsample = region.downsample or _export_downsample(Path(support), label_id)
-        query_paths, query_images, failed = _read_region(Path(query), region.box_level0, downsample)
+        failed, downsample = {}, region.downsample or _export_downsample(Path(support), label_id)
+        with open_slide(Path(query)) as slide:
+            view = overview(slide, region.box_level0, downsample)
     encoder = build_encoder(model, weights)
-    patches, labels = support_patches(images, masks, values, config)
-    classifier = fit_segmenter(patches, labels, encoder, config)
-    probs = []
-    for img in query_images:
-        probs.append(class_probabilities(img, classifier, encoder, config))
-        if on_image is not None:
-            on_image(len(probs), len(query_images))
+    features, labels = support_features(images, masks, values, encoder, config)
+    classifier = fit_few_shot(features, labels, config.few_shot)
     support_targets = [class_indices(m, values) for m in masks]
-    if config.pixel_forest is not None:
-        forest, w = fit_pixel_forest(images, support_targets, len(values), config.pixel_forest), config.pixel_forest.weight
-        probs = [blend(p, forest.probabilities(img), w) for img, p in zip(query_images, probs, strict=True)]
-    if refine is not None:
-        targets = support_targets + [pseudo_labels(p, refine.pseudo_label_min_prob) for p in probs]
-        net = train_refiner(images + query_images, targets, len(values), refine)
-        # The U-Net sharpens boundaries, the votes carry what the support showed: average the two.
-        probs = [(predict_refined(net, img) + p) / 2 for img, p in zip(query_images, probs, strict=True)]
-    written = []
-    for path, image, prob in zip(query_paths, query_images, probs, strict=True):
-        classes_px = class_map(prob, config.min_region_px)
-        label_mask = np.asarray(values, np.uint8)[classes_px]
-        target = out / f"{path.stem}{MASK_SUFFIX}.png"
-        write_png(target, label_mask)
-        write_png(out / f"{path.stem}-overlay.png", mask_overlay(image, classes_px, classes))
-        _write_polygons(out / f"{path.stem}.geojson", classes_px, classes, path.name)
-        written.append(target)
+    forest = None if config.pixel_forest is None else fit_pixel_forest(images, support_targets, len(values), config.pixel_forest)
+
+    def probabilities(image: np.ndarray, stats: LabStats | None = None) -> np.ndarray:
+        probs = class_probabilities(image, classifier, encoder, config)
+        if forest is None:
+            return probs
+        return blend(probs, forest.probabilities(image, stats), forest.config.weight)
+
+    if region is not None:
+        box = region.box_level0
+        written = [_segment_region(Path(query), box, downsample, view, probabilities, config, values, classes, out, block_px, on_image)]
+    elif refine is not None:
+        written = _refined(query_paths, query_images, images, support_targets, probabilities, refine, config, values, classes, out)
+    else:
+        written = _segment_images(query_paths, query_images, probabilities, config, values, classes, out, on_image)
     manifest = new_manifest(
         "segment",
         {
@@ -101,11 +101,73 @@ def segment(
         },
         {"support": str(Path(support).resolve()), "query": str(Path(query).resolve()), "images": len(written)},
     )
-    manifest["counts"] = {"support_images": len(images), "support_patches": len(patches), "labels": values}
+    manifest["counts"] = {"support_images": len(images), "support_patches": len(labels), "labels": values}
     manifest["classes"] = dict(zip(map(str, values), classes, strict=True))
     manifest["failed"] = {str(p): why for p, why in failed.items()}
     write_json(out / "manifest.json", manifest)
     return SegmentResult(out, written, failed)
+
+
+Probabilities = Callable[..., np.ndarray]
+
+
+def _segment_images(
+    paths: list[Path], images: list[np.ndarray], probabilities: Probabilities, config: SegmentConfig,
+    values: list[int], classes: list[str], out: Path, on_image: Callable[[int, int], None] | None,
+) -> list[Path]:
+    written = []
+    for path, image in zip(paths, images, strict=True):
+        written.append(_write_outputs(path, image, class_map(probabilities(image), config.min_region_px), values, classes, out))
+        if on_image is not None:
+            on_image(len(written), len(images))
+    return written
+
+
+def _refined(
+    paths: list[Path], images: list[np.ndarray], support_images: list[np.ndarray], support_targets: list[np.ndarray],
+    probabilities: Probabilities, refine: RefineConfig, config: SegmentConfig, values: list[int], classes: list[str], out: Path,
+) -> list[Path]:
+    """The U-Net sharpens boundaries, the votes carry what the support showed: the two are averaged."""
+    probs = [probabilities(image) for image in images]
+    targets = support_targets + [pseudo_labels(p, refine.pseudo_label_min_prob) for p in probs]
+    net = train_refiner(support_images + images, targets, len(values), refine)
+    return [
+        _write_outputs(path, image, class_map((predict_refined(net, image) + p) / 2, config.min_region_px), values, classes, out)
+        for path, image, p in zip(paths, images, probs, strict=True)
+    ]
+
+
+def _write_outputs(path: Path, image: np.ndarray, classes_px: np.ndarray, values: list[int], classes: list[str], out: Path) -> Path:
+    target = out / f"{path.stem}{MASK_SUFFIX}.png"
+    write_png(target, np.asarray(values, np.uint8)[classes_px])
+    write_png(out / f"{path.stem}-overlay.png", mask_overlay(image, classes_px, classes))
+    _write_polygons(out / f"{path.stem}.geojson", classes_px, classes, path.name)
+    return target
+
+
+def _segment_region(
+    slide_path: Path, box_level0: tuple[int, int, int, int], downsample: float, view: np.ndarray, probabilities: Probabilities,
+    config: SegmentConfig, values: list[int], classes: list[str], out: Path, block_px: int,
+    on_block: Callable[[int, int], None] | None,
+) -> Path:
+    """Outputs named as QuPath names an exported region, so the GeoJSON maps back to level 0; the
+    overlay is drawn on the overview, not at full size."""
+    _, _, w, h = box_level0
+    width, height = max(1, round(w / downsample)), max(1, round(h / downsample))
+    reach = max(config.patch_px, int(np.ceil(4 * config.pixel_forest.sigma_max_px)) if config.pixel_forest else 0)
+    grid = RegionGrid.plan(width, height, config.stride_px, reach, block_px)
+    with open_slide(slide_path) as slide:
+        stats = lab_stats(view) if config.pixel_forest and config.pixel_forest.colour != "rgb" else None
+        best, second = top_two_by_block(slide, box_level0, downsample, grid, probabilities, stats, on_block)
+    classes_px = merge_small_regions(best, second, len(values), config.min_region_px)
+    del best, second
+    name = Path(format_tile_name(TileName(slide_path.stem, *box_level0, downsample=downsample), "png"))
+    target = out / f"{name.stem}{MASK_SUFFIX}.png"
+    write_png(target, np.asarray(values, np.uint8)[classes_px])
+    small = cv2.resize(classes_px, view.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+    write_png(out / f"{name.stem}-overlay.png", mask_overlay(view, small, classes))
+    _write_polygons(out / f"{name.stem}.geojson", classes_px, classes, name.name)
+    return target
 
 
 def _read_queries(paths: list[Path]) -> tuple[list[Path], list[np.ndarray], dict[Path, str]]:
@@ -119,16 +181,6 @@ def _read_queries(paths: list[Path]) -> tuple[list[Path], list[np.ndarray], dict
     if not readable:
         raise PathsearchError(f"none of the {len(paths)} query images could be read: {next(iter(failed.values()))}")
     return readable, images, failed
-
-
-def _read_region(
-    slide_path: Path, box_level0: tuple[int, int, int, int], downsample: float
-) -> tuple[list[Path], list[np.ndarray], dict[Path, str]]:
-    """The region as one query image, named as QuPath names an exported region so outputs map back to level 0."""
-    with open_slide(slide_path) as slide:
-        image = read_box(slide, box_level0, downsample)
-    name = format_tile_name(TileName(slide_path.stem, *box_level0, downsample=downsample), "png")
-    return [slide_path.with_name(name)], [image], {}
 
 
 def _export_downsample(folder: Path, label_id: str) -> float:

@@ -42,6 +42,9 @@ def segment(
     region_downsample: Annotated[
         float | None, typer.Option(min=1.0, help="Level-0 px per px for --region (default: the support export's d=, else 1)")
     ] = None,
+    block_px: Annotated[
+        int, typer.Option(min=64, help="With --region: side of the blocks it is streamed in (px); memory grows with its square")
+    ] = 1024,
     label_id: Annotated[str, typer.Option(help=LABEL_ID_HELP)] = MASK_SUFFIX,
 ) -> None:
     """Segment tissue classes from a few labelled images: dense patch votes and a pixel forest, optionally refined."""
@@ -58,11 +61,12 @@ def segment(
     )
     refine_config = RefineConfig(iterations=refine_iterations, seed=seed) if refine else None
     with progress_bar() as progress:
-        task = progress.add_task("segmenting", total=None)
+        task = progress.add_task("segmenting blocks" if region else "segmenting", total=None)
         result = run_segment(
             few_shot, query, out, model, weights, config, refine_config,
             on_image=lambda done, total: progress.update(task, completed=done, total=total),
             region=SlideRegion(parse_box(region), region_downsample) if region else None, label_id=label_id,
+            block_px=block_px,
         )
     stderr.print(f"{len(result.masks)} label masks, overlays and GeoJSON -> {result.out_dir}")
     for why in result.failed.values():

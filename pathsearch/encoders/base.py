@@ -36,6 +36,11 @@ class Encoder(abc.ABC):
     def transform_description(self) -> str:
         return self.name
 
+    def window_features(self, image: np.ndarray, coords: np.ndarray, patch_px: int) -> np.ndarray | None:
+        """Embeddings of the `patch_px` windows at `coords` (top-left x, y) of one image, for encoders
+        that can compute each pixel once for all overlapping windows; None: embed each crop instead."""
+        return None
+
     def to(self, device: str) -> Encoder:  # noqa: B027 - weights-free encoders have nothing to move
         return self
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from pathsearch.encoders.base import Encoder
+from pathsearch.encoders.dense_texture import dense_texture_features
 from pathsearch.encoders.texture import standardise, texture_features, texture_stats, texture_tile
 
 
@@ -26,6 +27,9 @@ class HETextureEncoder(Encoder):
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(texture_tile(rgb).copy())  # a read-only decoded tile cannot back a tensor
+
+    def window_features(self, image: np.ndarray, coords: np.ndarray, patch_px: int) -> np.ndarray:
+        return standardise(dense_texture_features(image, coords, patch_px)).astype(np.float32)
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         tiles = list(batch.cpu().numpy())

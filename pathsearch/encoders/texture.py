@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from pathsearch.encoders.lbp import uniform_lbp
 
 TEXTURE_SIDE_PX = 224
 _PERCENTILES = (10, 50, 90)
+_HUE_BINS = 12
+_GLCM_LEVELS = 32
 _LBP = ((8, 1.0), (16, 2.0), (24, 3.0))
 _GLCM_DISTANCES = (1, 2, 4)
 _GLCM_ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
@@ -32,8 +35,117 @@ _EMPTY_GRAY_LEVEL = 215
 _STATS_FILE = Path(__file__).with_name("he_texture_stats.json")
 
 
+
+# Each feature group is summarised from counts or sums with a leading window axis, so the tile path
+# (one window) and the dense path (every window of an image, from per-cell counts) share one definition.
+
+
+def percentiles_from_counts(counts: np.ndarray, values: np.ndarray, qs: tuple[float, ...] = _PERCENTILES) -> np.ndarray:
+    """(n, bins) histograms of exact `values` -> (n, len(qs)) percentiles, interpolated as numpy's
+    default does between order statistics, with no sort."""
+    total = counts.sum(axis=1)
+    cumulative = np.cumsum(counts, axis=1)
+    out = np.empty((len(counts), len(qs)))
+    for j, q in enumerate(qs):
+        index = q / 100 * (total - 1)
+        below = np.floor(index)
+        low = values[(cumulative <= below[:, None]).sum(axis=1)]
+        high = values[(cumulative <= np.minimum(below + 1, total - 1)[:, None]).sum(axis=1)]
+        t = index - below
+        out[:, j] = np.where(t < 0.5, low + (high - low) * t, high - (high - low) * (1 - t))
+    return out
+
+
+def colour_features(means: np.ndarray, stds: np.ndarray, pcts: np.ndarray) -> np.ndarray:
+    """(n, c), (n, c), (n, c, 3) -> (n, 5c): means, stds, then each percentile over the channels."""
+    return np.concatenate([means, stds, pcts.transpose(0, 2, 1).reshape(len(means), -1)], axis=1)
+
+
+def u8_channel_features(counts: np.ndarray) -> np.ndarray:
+    """(n, channels, 256) counts of 8-bit channels, read as 0-1."""
+    values = np.arange(256) / 255.0
+    n, channels, _ = counts.shape
+    total = counts.sum(axis=2)
+    means = counts @ values / total
+    stds = np.sqrt(np.einsum("ncb,ncb->nc", counts, (values - means[..., None]) ** 2) / total)
+    pcts = percentiles_from_counts(counts.reshape(n * channels, 256), values).reshape(n, channels, -1)
+    return colour_features(means, stds, pcts)
+
+
+def hue_bins(hue_u8: np.ndarray) -> np.ndarray:
+    """np.histogram's 12 equal bins over 0-1 of the 8-bit hue read as 0-1."""
+    return np.minimum(hue_u8.astype(np.int64) * _HUE_BINS // 255, _HUE_BINS - 1)
+
+
+def hue_features(weighted_counts: np.ndarray) -> np.ndarray:
+    """(n, 12) saturation-weighted hue histograms -> shares."""
+    return weighted_counts / np.maximum(weighted_counts.sum(axis=1, keepdims=True), 1e-6)
+
+
+def lbp_features(counts: list[np.ndarray]) -> np.ndarray:
+    """Per (points, radius), (n, points + 2) code counts -> square-rooted shares, so cosine compares
+    them as a Hellinger kernel."""
+    return np.concatenate([np.sqrt(c / c.sum(axis=1, keepdims=True)) for c in counts], axis=1)
+
+
+def glcm_offsets() -> list[tuple[int, int]]:
+    """(row, col) step per (distance, angle), distance-major, rounded as scikit-image's graycomatrix does."""
+    return [(round(np.sin(a) * d), round(np.cos(a) * d)) for d in _GLCM_DISTANCES for a in _GLCM_ANGLES]
+
+
+def glcm_features(counts: np.ndarray) -> np.ndarray:
+    """(n, levels, levels, distances, angles) one-way co-occurrence counts -> per distance, each property
+    averaged over angles, then the entropy of the angle- and distance-averaged matrix."""
+    n = len(counts)
+    sym = counts + counts.transpose(0, 2, 1, 3, 4)
+    sym = sym / np.maximum(sym.sum(axis=(1, 2), keepdims=True), 1)
+    # graycoprops works per (distance, angle) slice, so the windows ride along the angle axis
+    stacked = sym.transpose(1, 2, 3, 0, 4).reshape(_GLCM_LEVELS, _GLCM_LEVELS, len(_GLCM_DISTANCES), -1)
+    feats = [graycoprops(stacked, prop).reshape(len(_GLCM_DISTANCES), n, -1).mean(axis=2).T for prop in _GLCM_PROPS]
+    p = sym.mean(axis=(3, 4)).reshape(n, -1)
+    logp = np.log2(np.where(p > 0, p, 1))
+    return np.concatenate([*feats, -(p * logp).sum(axis=1, keepdims=True)], axis=1)
+
+
+def gabor_features(energy: np.ndarray) -> np.ndarray:
+    """(n, wavelengths * orientations) mean |response| -> per wavelength the energy averaged over
+    orientations and its anisotropy, since tissue has no 'up'."""
+    energy = energy.reshape(len(energy), len(_GABOR_WAVELENGTHS_PX), len(_GABOR_THETAS))
+    mean = energy.mean(axis=2)
+    anisotropy = (energy.max(axis=2) - energy.min(axis=2)) / np.maximum(mean, 1e-9)
+    return np.stack([mean, anisotropy], axis=2).reshape(len(energy), -1)
+
+
+def nuclei_threshold(otsu: float) -> float:
+    return max(otsu, _MIN_NUCLEUS_LEVEL)
+
+
+def nuclei_features(fraction: float, areas_px: np.ndarray, empty_fraction: float) -> list[float]:
+    """Nuclear density and size from the haematoxylin channel, plus the empty (lumen, fat) fraction."""
+    areas_px = areas_px[areas_px >= _MIN_NUCLEUS_PX].astype(np.float32)
+    if not len(areas_px):
+        areas_px = np.zeros(1, np.float32)
+    return [
+        fraction,
+        float(np.log1p(len(areas_px))),
+        float(np.log1p(np.median(areas_px))),
+        float(np.log1p(areas_px.mean())),
+        float(np.log1p(np.percentile(areas_px, 90))),
+        empty_fraction,
+    ]
+
+
 _GABOR_KERNEL_PX = 31
 _GABOR_DFT_PX = cv2.getOptimalDFTSize(TEXTURE_SIDE_PX + _GABOR_KERNEL_PX - 1)
+
+
+@cache
+def gabor_kernels() -> list[np.ndarray]:
+    return [
+        cv2.getGaborKernel((_GABOR_KERNEL_PX,) * 2, sigma=0.56 * lam, theta=theta, lambd=lam, gamma=0.5, psi=0)
+        for lam in _GABOR_WAVELENGTHS_PX
+        for theta in _GABOR_THETAS
+    ]
 
 
 @cache
@@ -42,110 +154,66 @@ def _gabor_spectra() -> list[np.ndarray]:
     `filter2D`'s forward-and-inverse per kernel (4x less work; equal within float32 rounding)."""
     half = _GABOR_KERNEL_PX // 2
     spectra = []
-    for lam in _GABOR_WAVELENGTHS_PX:
-        for theta in _GABOR_THETAS:
-            kernel = cv2.getGaborKernel((_GABOR_KERNEL_PX,) * 2, sigma=0.56 * lam, theta=theta, lambd=lam, gamma=0.5, psi=0)
-            padded = np.zeros((_GABOR_DFT_PX, _GABOR_DFT_PX), np.float32)
-            padded[:_GABOR_KERNEL_PX, :_GABOR_KERNEL_PX] = kernel
-            spectra.append(cv2.dft(np.roll(padded, (-half, -half), axis=(0, 1))))  # centred on (0, 0)
+    for kernel in gabor_kernels():
+        padded = np.zeros((_GABOR_DFT_PX, _GABOR_DFT_PX), np.float32)
+        padded[:_GABOR_KERNEL_PX, :_GABOR_KERNEL_PX] = kernel
+        spectra.append(cv2.dft(np.roll(padded, (-half, -half), axis=(0, 1))))  # centred on (0, 0)
     return spectra
 
 
-def _percentiles_from_counts(counts: np.ndarray, values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
-    """numpy's linear-interpolated percentiles, read off a histogram of exact values (no sort)."""
-    n = int(counts.sum())
-    cumulative = np.cumsum(counts)
-    out = []
-    for q in qs:
-        index = q / 100 * (n - 1)
-        below = int(np.floor(index))
-        low, high = values[np.searchsorted(cumulative, [below, min(below + 1, n - 1)], side="right")]
-        t = index - below
-        out.append(float(low + (high - low) * t if t < 0.5 else high - (high - low) * (1 - t)))
-    return out
+def gabor_spectrum(g: np.ndarray) -> np.ndarray:
+    """DFT of a zero-mean float32 image, bordered as filter2D borders (reflect 101) and zero-padded to
+    the DFT size, so the wrap-around lands only outside the image."""
+    half = _GABOR_KERNEL_PX // 2
+    rest_y, rest_x = (_GABOR_DFT_PX - side - half for side in g.shape)
+    return cv2.dft(cv2.copyMakeBorder(g, half, rest_y, half, rest_x, cv2.BORDER_REFLECT_101))
 
 
-def _u8_channel_stats(channels_u8: np.ndarray) -> list[float]:
-    """Mean, std and percentiles of 8-bit channels scaled to 0-1, from 256-bin counts."""
-    values = np.arange(256) / 255.0
-    counts = [np.bincount(ch, minlength=256) for ch in channels_u8]
-    n = channels_u8.shape[1]
-    means = [float(c @ values / n) for c in counts]
-    stds = [float(np.sqrt(c @ (values - m) ** 2 / n)) for c, m in zip(counts, means, strict=True)]
-    pct = [_percentiles_from_counts(c, values, _PERCENTILES) for c in counts]
-    return means + stds + np.asarray(pct).T.ravel().tolist()
+def gabor_responses(spectrum: np.ndarray, shape: tuple[int, int]) -> Iterator[np.ndarray]:
+    """|response| per kernel, cropped to the image."""
+    half = _GABOR_KERNEL_PX // 2
+    for kernel in _gabor_spectra():
+        out = cv2.idft(cv2.mulSpectrums(spectrum, kernel, 0), flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
+        yield np.abs(out[half : half + shape[0], half : half + shape[1]])
 
 
-def _colour(rgb: np.ndarray, hed: np.ndarray) -> list[float]:
+def _gabor(gray: np.ndarray) -> np.ndarray:
+    g = gray.astype(np.float32) / 255.0
+    g -= g.mean()
+    energy = np.array([r.mean() for r in gabor_responses(gabor_spectrum(g), g.shape)])
+    return gabor_features(energy[None])[0]
+
+
+def _colour(rgb: np.ndarray, hed: np.ndarray) -> np.ndarray:
     hed_t = np.ascontiguousarray(hed.reshape(-1, 3).T)
+    hed_feats = colour_features(hed_t.mean(1)[None], hed_t.std(1)[None], np.percentile(hed_t, _PERCENTILES, axis=1).T[None])
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL).reshape(-1, 3).T
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3).T
-    feats: list[float] = hed_t.mean(1).tolist() + hed_t.std(1).tolist()
-    feats += np.percentile(hed_t, _PERCENTILES, axis=1).ravel().tolist()
-    feats += _u8_channel_stats(hsv[1:]) + _u8_channel_stats(lab)
-    hue_bins = np.minimum(hsv[0].astype(np.int64) * 12 // 255, 11)  # np.histogram's 12 bins over 0-1
-    hue_hist = np.bincount(hue_bins, weights=hsv[1] / 255.0, minlength=12)
-    feats += (hue_hist / max(hue_hist.sum(), 1e-6)).tolist()
-    return feats
+    counts = np.stack([np.bincount(ch, minlength=256) for ch in (*hsv[1:], *lab)])[None]
+    hue = np.bincount(hue_bins(hsv[0]), weights=hsv[1] / 255.0, minlength=_HUE_BINS)[None]
+    return np.concatenate(
+        [hed_feats, u8_channel_features(counts[:, :2]), u8_channel_features(counts[:, 2:]), hue_features(hue)], axis=1
+    )[0]
 
 
-def _lbp(channel: np.ndarray) -> list[float]:
-    """Rotation-invariant uniform LBP histograms; square roots so cosine compares them as Hellinger."""
-    feats: list[float] = []
-    for points, radius in _LBP:
-        hist = np.bincount(uniform_lbp(channel, points, radius).ravel(), minlength=points + 2)
-        feats += np.sqrt(hist / hist.sum()).tolist()
-    return feats
+def _lbp(channel: np.ndarray) -> np.ndarray:
+    return lbp_features([np.bincount(uniform_lbp(channel, p, r).ravel(), minlength=p + 2)[None] for p, r in _LBP])[0]
 
 
 def _nuclei(hematoxylin_u8: np.ndarray, gray: np.ndarray) -> list[float]:
-    """Nuclear density and size from the haematoxylin channel, plus the empty (lumen, fat) fraction."""
     otsu, _ = cv2.threshold(hematoxylin_u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    nuclei = (hematoxylin_u8 > max(otsu, _MIN_NUCLEUS_LEVEL)).astype(np.uint8)
+    nuclei = (hematoxylin_u8 > nuclei_threshold(otsu)).astype(np.uint8)
     _, _, stats, _ = cv2.connectedComponentsWithStats(nuclei)
-    areas_px = stats[1:, cv2.CC_STAT_AREA].astype(np.float32)
-    areas_px = areas_px[areas_px >= _MIN_NUCLEUS_PX]
-    if not len(areas_px):
-        areas_px = np.zeros(1, np.float32)
-    return [
-        float(nuclei.mean()),
-        float(np.log1p(len(areas_px))),
-        float(np.log1p(np.median(areas_px))),
-        float(np.log1p(areas_px.mean())),
-        float(np.log1p(np.percentile(areas_px, 90))),
-        float((gray > _EMPTY_GRAY_LEVEL).mean()),
-    ]
+    return nuclei_features(float(nuclei.mean()), stats[1:, cv2.CC_STAT_AREA], float((gray > _EMPTY_GRAY_LEVEL).mean()))
 
 
-def _glcm(gray: np.ndarray) -> list[float]:
-    levels = 32
-    quantised = (gray.astype(np.uint16) * levels // 256).astype(np.uint8)
-    glcm = graycomatrix(quantised, _GLCM_DISTANCES, _GLCM_ANGLES, levels=levels, symmetric=True, normed=True)
-    feats: list[float] = []
-    for prop in _GLCM_PROPS:
-        feats += graycoprops(glcm, prop).mean(axis=1).tolist()  # rotation-averaged per distance
-    p = glcm.mean(axis=(2, 3))
-    entropy = -(p[p > 0] * np.log2(p[p > 0])).sum()
-    return [*feats, float(entropy)]
+def glcm_levels(gray: np.ndarray) -> np.ndarray:
+    return (gray.astype(np.uint16) * _GLCM_LEVELS // 256).astype(np.uint8)
 
 
-def _gabor(gray: np.ndarray) -> list[float]:
-    """Per wavelength: energy averaged over orientations and its anisotropy, since tissue has no 'up'."""
-    g = gray.astype(np.float32) / 255.0
-    g -= g.mean()
-    half, side = _GABOR_KERNEL_PX // 2, gray.shape[0]
-    # filter2D's default border (reflect 101), then zeros up to the DFT size: the wrap-around lands
-    # only outside the cropped tile
-    rest = _GABOR_DFT_PX - side - half
-    spectrum = cv2.dft(cv2.copyMakeBorder(g, half, rest, half, rest, cv2.BORDER_REFLECT_101))
-    energy = np.array([
-        np.abs(cv2.idft(cv2.mulSpectrums(spectrum, k, 0), flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)[half : half + side, half : half + side]).mean()
-        for k in _gabor_spectra()
-    ])
-    energy = energy.reshape(len(_GABOR_WAVELENGTHS_PX), len(_GABOR_THETAS))
-    mean = energy.mean(axis=1)
-    anisotropy = (energy.max(axis=1) - energy.min(axis=1)) / np.maximum(mean, 1e-9)
-    return np.stack([mean, anisotropy], axis=1).ravel().tolist()
+def _glcm(gray: np.ndarray) -> np.ndarray:
+    counts = graycomatrix(glcm_levels(gray), _GLCM_DISTANCES, _GLCM_ANGLES, levels=_GLCM_LEVELS)
+    return glcm_features(counts[None].astype(np.float64))[0]
 
 
 @cache
@@ -160,7 +228,7 @@ def rgb2hed(rgb: np.ndarray) -> np.ndarray:
     return np.maximum(_optical_density_lut()[rgb] @ hed_from_rgb, 0)
 
 
-def _stain_u8(stain_od: np.ndarray, max_od: float) -> np.ndarray:
+def stain_u8(stain_od: np.ndarray, max_od: float) -> np.ndarray:
     return (np.clip(stain_od / max_od, 0.0, 1.0) * 255).astype(np.uint8)
 
 
@@ -176,10 +244,10 @@ def texture_features(rgb: np.ndarray) -> np.ndarray:
     rgb = texture_tile(rgb)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     hed = rgb2hed(rgb)
-    hematoxylin = _stain_u8(hed[..., 0], _MAX_OD_HEMATOXYLIN)
-    eosin = _stain_u8(hed[..., 1], _MAX_OD_EOSIN)
-    feats = _colour(rgb, hed) + _lbp(gray) + _lbp(eosin) + _glcm(gray) + _gabor(gray) + _nuclei(hematoxylin, gray)
-    return np.asarray(feats, np.float32)
+    hematoxylin = stain_u8(hed[..., 0], _MAX_OD_HEMATOXYLIN)
+    eosin = stain_u8(hed[..., 1], _MAX_OD_EOSIN)
+    parts = (_colour(rgb, hed), _lbp(gray), _lbp(eosin), _glcm(gray), _gabor(gray), _nuclei(hematoxylin, gray))
+    return np.concatenate(parts).astype(np.float32)
 
 
 @cache

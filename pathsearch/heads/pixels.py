@@ -33,25 +33,45 @@ class PixelForestConfig(BaseModel):
     seed: int = 0
 
 
-def _channels(image: np.ndarray, colour: PixelColour) -> np.ndarray:
-    """(H, W, 3) float32 filter input. Lab is converted a row block at a time, so the whole-image copy
-    stays float32 (rgb2lab returns float64)."""
-    if colour == "rgb":
-        return image.astype(np.float32) / 255.0
+LabStats = tuple[np.ndarray, np.ndarray]  # per-channel mean and std of an image's CIELAB
+
+
+def _lab(image: np.ndarray) -> np.ndarray:
+    """Converted a row block at a time, so the whole-image copy stays float32 (rgb2lab returns float64)."""
     lab = np.empty(image.shape, np.float32)
     for y0 in range(0, image.shape[0], ROWS_PER_BLOCK):
         lab[y0 : y0 + ROWS_PER_BLOCK] = rgb2lab(image[y0 : y0 + ROWS_PER_BLOCK])
-    lab -= lab.mean(axis=(0, 1))
-    lab /= np.maximum(lab.std(axis=(0, 1)), 1e-3)
     return lab
 
 
-def _feature_blocks(image: np.ndarray, config: PixelForestConfig) -> Iterator[tuple[int, np.ndarray]]:
+def _moments(lab: np.ndarray) -> LabStats:
+    return lab.mean(axis=(0, 1)), np.maximum(lab.std(axis=(0, 1)), 1e-3)
+
+
+def lab_stats(image: np.ndarray) -> LabStats:
+    """What the z-scores use; a large region takes them from its overview, so its blocks agree."""
+    return _moments(_lab(image))
+
+
+def _channels(image: np.ndarray, colour: PixelColour, stats: LabStats | None = None) -> np.ndarray:
+    """(H, W, 3) float32 filter input."""
+    if colour == "rgb":
+        return image.astype(np.float32) / 255.0
+    lab = _lab(image)
+    mean, std = stats if stats is not None else _moments(lab)
+    lab -= mean
+    lab /= std
+    return lab
+
+
+def _feature_blocks(
+    image: np.ndarray, config: PixelForestConfig, stats: LabStats | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """(first row, (rows, W, F) features) per block; each block is filtered with a margin of 4 sigma so
     blocks join without seams."""
     margin = int(np.ceil(4 * config.sigma_max_px))
     h = image.shape[0]
-    channels = _channels(image, config.colour)
+    channels = _channels(image, config.colour, stats)
     for y0 in range(0, h, ROWS_PER_BLOCK):
         y1 = min(y0 + ROWS_PER_BLOCK, h)
         top, bottom = max(y0 - margin, 0), min(y1 + margin, h)
@@ -65,10 +85,11 @@ class PixelForest:
     config: PixelForestConfig  # prediction must use the filter bank and colour the forest was trained on
     n_classes: int
 
-    def probabilities(self, image: np.ndarray) -> np.ndarray:
-        """(H, W, n_classes); a class the forest never saw gets 0."""
+    def probabilities(self, image: np.ndarray, stats: LabStats | None = None) -> np.ndarray:
+        """(H, W, n_classes); a class the forest never saw gets 0. `stats`: the Lab statistics to
+        standardise by, when the image is one block of something larger."""
         out = np.zeros(image.shape[:2] + (self.n_classes,), np.float32)
-        for y0, feats in _feature_blocks(image, self.config):
+        for y0, feats in _feature_blocks(image, self.config, stats):
             rows, w, f = feats.shape
             out[y0 : y0 + rows, :, self.forest.classes_] = self.forest.predict_proba(feats.reshape(-1, f)).reshape(rows, w, -1)
         return out

@@ -9,7 +9,7 @@ from scipy import ndimage as ndi
 from pathsearch.api.embed import embed_tiles
 from pathsearch.encoders.base import Encoder
 from pathsearch.errors import PathsearchError
-from pathsearch.heads.classify import FewShotClassifier, FewShotConfig, fit_few_shot
+from pathsearch.heads.classify import FewShotClassifier, FewShotConfig
 from pathsearch.heads.pixels import PixelForestConfig
 
 
@@ -54,39 +54,39 @@ def patch_labels(mask: np.ndarray, coords: np.ndarray, values: list[int], patch_
     return labels
 
 
-def support_patches(
-    images: list[np.ndarray], masks: list[np.ndarray], values: list[int], config: SegmentConfig
-) -> tuple[list[np.ndarray], list[str]]:
-    """Patches whose pixels are mostly one label; the label is the mask value as text."""
-    patches, labels = [], []
+def patch_features(image: np.ndarray, coords: np.ndarray, encoder: Encoder, patch_px: int, batch_size: int = 32) -> np.ndarray:
+    """Each window's embedding. An encoder with a dense path computes every pixel's features once for
+    the whole image; any other embeds each crop."""
+    dense = encoder.window_features(image, coords, patch_px)
+    return dense if dense is not None else embed_tiles(crops(image, coords, patch_px), encoder, batch_size)
+
+
+def support_features(
+    images: list[np.ndarray], masks: list[np.ndarray], values: list[int], encoder: Encoder, config: SegmentConfig
+) -> tuple[np.ndarray, list[str]]:
+    """Embeddings of the patches whose pixels are mostly one label; the label is the mask value as text."""
+    features, labels = [], []
     p = config.patch_px
     for image, mask in zip(images, masks, strict=True):
         coords = patch_grid(*mask.shape, p, config.stride_px)
-        for patch, label in zip(crops(image, coords, p), patch_labels(mask, coords, values, p, config.min_label_fraction), strict=True):
-            if label is not None:
-                patches.append(patch)
-                labels.append(label)
+        found = patch_labels(mask, coords, values, p, config.min_label_fraction)
+        pure = [i for i, label in enumerate(found) if label is not None]
+        if pure:
+            features.append(patch_features(image, coords[pure], encoder, p))
+            labels += [found[i] for i in pure]
     missing = sorted(set(map(str, values)) - set(labels))
     if missing:
         raise PathsearchError(
             f"support label(s) {', '.join(missing)} cover no {p} px patch at {config.min_label_fraction:.0%} purity; "
             "lower --patch-px or add support images"
         )
-    return patches, labels
+    return np.concatenate(features), labels
 
 
-def fit_segmenter(
-    patches: list[np.ndarray], labels: list[str], encoder: Encoder, config: SegmentConfig, batch_size: int = 32
-) -> FewShotClassifier:
-    return fit_few_shot(embed_tiles(patches, encoder, batch_size), labels, config.few_shot)
-
-
-def class_probabilities(
-    image: np.ndarray, classifier: FewShotClassifier, encoder: Encoder, config: SegmentConfig, batch_size: int = 32
-) -> np.ndarray:
+def class_probabilities(image: np.ndarray, classifier: FewShotClassifier, encoder: Encoder, config: SegmentConfig) -> np.ndarray:
     """(H, W, C) soft class map of one image's patch grid."""
     coords = patch_grid(*image.shape[:2], config.patch_px, config.stride_px)
-    features = embed_tiles(crops(image, coords, config.patch_px), encoder, batch_size)
+    features = patch_features(image, coords, encoder, config.patch_px)
     return vote_map(classifier, features, coords, image.shape[:2], config.patch_px)
 
 
@@ -117,16 +117,29 @@ def _spread(probs: np.ndarray, coords: np.ndarray, shape: tuple[int, int], patch
     return acc / np.maximum(weight, 1e-6)
 
 
-def class_map(probs: np.ndarray, min_region_px: int) -> np.ndarray:
-    """Argmax of (H, W, C) probabilities, with regions under `min_region_px` given to their next-likeliest
-    class: specks and pinholes are noise at the scale QuPath users annotate at."""
+def top_two(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) uint8 likeliest and next-likeliest class per pixel: all a class map needs, at 2 bytes a pixel."""
     best = probs.argmax(axis=2)
-    if min_region_px == 0:
-        return best
     masked = probs.copy()
-    for c in range(probs.shape[2]):
+    np.put_along_axis(masked, best[..., None], -np.inf, axis=2)
+    return best.astype(np.uint8), masked.argmax(axis=2).astype(np.uint8)
+
+
+def merge_small_regions(best: np.ndarray, second: np.ndarray, n_classes: int, min_region_px: int) -> np.ndarray:
+    """Regions of one class under `min_region_px` go to their pixels' next-likeliest class: specks and
+    pinholes are noise at the scale QuPath users annotate at."""
+    out = best.copy()
+    if min_region_px == 0:
+        return out
+    for c in range(n_classes):
         regions, _ = ndi.label(best == c)
         small = np.bincount(regions.ravel()) < min_region_px
         small[0] = False
-        masked[small[regions], c] = -1.0
-    return masked.argmax(axis=2)
+        where = small[regions]
+        out[where] = second[where]
+    return out
+
+
+def class_map(probs: np.ndarray, min_region_px: int) -> np.ndarray:
+    """Argmax of (H, W, C) probabilities, small regions merged away."""
+    return merge_small_regions(*top_two(probs), probs.shape[2], min_region_px)
