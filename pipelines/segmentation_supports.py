@@ -81,6 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("export", type=Path, help="QuPath export folder: images with -labelled masks")
     parser.add_argument("--shots", type=int, default=3, help="support images per draw")
+    parser.add_argument("--support", nargs="+", help="score this one support (image stems) instead of random draws")
     parser.add_argument("--supports", type=int, default=30, help="random supports to score; 0 = every combination")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samples", type=int, default=0, help="STHLM samples per patch; 0 = plain k-NN")
@@ -97,6 +98,9 @@ def main() -> None:
         masks = [read_mask(item.mask) for item in items if item.mask is not None]
     except (PathsearchError, OSError) as exc:
         sys.exit(f"error: {exc}")
+    stems = [item.image.stem.split(" [")[0] for item in items]
+    if args.support and (unknown := sorted(set(args.support) - set(stems))):
+        sys.exit(f"error: --support {' '.join(unknown)}: no such labelled image in {args.export}")
     values = sorted({int(v) for m in masks for v in np.unique(m)})
     encoder = build_encoder("he-texture")
     grids = []
@@ -107,12 +111,14 @@ def main() -> None:
         else:
             grids.append((coords, patch_features(image, coords, encoder, config.patch_px)))
     combos = list(itertools.combinations(range(len(images)), args.shots))
+    if args.support:
+        combos, args.supports = [tuple(sorted(stems.index(s) for s in args.support))], 0
     if args.supports:
         rng = np.random.default_rng(args.seed)
         combos = [combos[i] for i in sorted(rng.choice(len(combos), min(args.supports, len(combos)), replace=False))]
     rows = []
     for support in track(combos, description="scoring supports"):
-        rows.append({"support": [items[i].image.stem.split(" [")[0] for i in support],
+        rows.append({"support": [stems[i] for i in support],
                      **score_support(support, images, masks, grids, values, config)})
     summary = {
         arm: {
