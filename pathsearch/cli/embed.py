@@ -38,16 +38,24 @@ def embed(
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
     loader_workers: Annotated[
-        int, typer.Option(min=0, help="DataLoader processes decoding tiles (in-process runs only)")
-    ] = 2,
+        int | None,
+        typer.Option(min=0, help="DataLoader processes decoding tiles (in-process runs only; default 0 on cpu, 2 on cuda)"),
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help=WORKERS_HELP)] = 1,
     scheduler: Annotated[str | None, typer.Option(help=SCHEDULER_HELP)] = None,
     half: Annotated[bool, typer.Option("--half", help="Store float16 features")] = False,
 ) -> None:
     """Embed tiles with a foundation model or the weights-free he-texture encoder."""
-    from pathsearch.api.embed import EmbedSettings, cohort_inputs, embed_cohort, embed_set
+    from pathsearch.api.embed import (
+        EmbedSettings,
+        cohort_inputs,
+        default_loader_workers,
+        embed_cohort,
+        embed_set,
+    )
 
-    settings = EmbedSettings(model, weights, batch_size, device, loader_workers, half)
+    loaders = default_loader_workers(device) if loader_workers is None else loader_workers
+    settings = EmbedSettings(model, weights, batch_size, device, loaders, half)
     cohort = cohort_inputs(inputs)
     if cohort is None:
         with progress_bar() as progress:
