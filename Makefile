@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_cli.py
 	$(PY) benchmarks/bench_cohort.py
 	$(PY) benchmarks/bench_bank.py
+	$(PY) benchmarks/bench_segment.py
 
 clean:
 	rm -rf demo_out .pytest_cache
