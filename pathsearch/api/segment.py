@@ -137,10 +137,16 @@ def _refined(
     ]
 
 
-def _write_outputs(path: Path, image: np.ndarray, classes_px: np.ndarray, values: list[int], classes: list[str], out: Path) -> Path:
+def _write_outputs(
+    path: Path, image: np.ndarray, classes_px: np.ndarray, values: list[int], classes: list[str], out: Path
+) -> Path:
+    """Label mask and GeoJSON at full size; the overlay on `image`, which may be a smaller overview."""
     target = out / f"{path.stem}{MASK_SUFFIX}.png"
     write_png(target, np.asarray(values, np.uint8)[classes_px])
-    write_png(out / f"{path.stem}-overlay.png", mask_overlay(image, classes_px, classes))
+    shown = classes_px
+    if image.shape[:2] != classes_px.shape:
+        shown = cv2.resize(classes_px, image.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+    write_png(out / f"{path.stem}-overlay.png", mask_overlay(image, shown, classes))
     _write_polygons(out / f"{path.stem}.geojson", classes_px, classes, path.name)
     return target
 
@@ -162,12 +168,7 @@ def _segment_region(
     classes_px = merge_small_regions(best, second, len(values), config.min_region_px)
     del best, second
     name = Path(format_tile_name(TileName(slide_path.stem, *box_level0, downsample=downsample), "png"))
-    target = out / f"{name.stem}{MASK_SUFFIX}.png"
-    write_png(target, np.asarray(values, np.uint8)[classes_px])
-    small = cv2.resize(classes_px, view.shape[1::-1], interpolation=cv2.INTER_NEAREST)
-    write_png(out / f"{name.stem}-overlay.png", mask_overlay(view, small, classes))
-    _write_polygons(out / f"{name.stem}.geojson", classes_px, classes, name.name)
-    return target
+    return _write_outputs(name, view, classes_px, values, classes, out)
 
 
 def _read_queries(paths: list[Path]) -> tuple[list[Path], list[np.ndarray], dict[Path, str]]:
