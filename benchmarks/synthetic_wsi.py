@@ -33,11 +33,15 @@ def _tiles(width: int, height: int, ds: int, width0: int, height0: int) -> Itera
             yield _patch(x, y, ds, width0, height0)
 
 
-def write_synthetic_wsi(path: Path, width0: int = 40_000, height0: int = 30_000, mpp: float = 0.25) -> Path:
+def write_synthetic_wsi(
+    path: Path, width0: int = 40_000, height0: int = 30_000, mpp: float = 0.25, aperio: bool = False
+) -> Path:
+    """A generic TIFF pyramid, or with `aperio` an Aperio SVS (its description; OpenSlide reads it as one)."""
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".partial.tiff")
+    tmp = path.with_suffix(".partial" + path.suffix)
+    desc = f"Aperio Image Library v12.0.15 \r\n{width0}x{height0} [0,0 {width0}x{height0}] (256x256) JPEG/RGB Q=85|AppMag = 40|MPP = {mpp}"
     with tifffile.TiffWriter(tmp, bigtiff=True) as tif:
         for ds in (1, 4, 16, 64):
             w, h = width0 // ds, height0 // ds
@@ -50,9 +54,12 @@ def write_synthetic_wsi(path: Path, width0: int = 40_000, height0: int = 30_000,
                 compression="jpeg",
                 compressionargs={"level": 85},
                 metadata=None,
+                description=desc if aperio and ds == 1 else None,
                 resolution=(1e4 / (mpp * ds), 1e4 / (mpp * ds)),
                 resolutionunit="CENTIMETER",
-                subfiletype=0 if ds == 1 else 1,
+                subfiletype=0 if ds == 1 or aperio else 1,  # Aperio marks only label and macro
             )
+            if aperio and ds == 1:  # the stripped thumbnail Aperio scanners write second
+                tif.write(np.full((height0 // 64, width0 // 64, 3), 243, np.uint8), photometric="rgb", metadata=None)
     tmp.rename(path)
     return path

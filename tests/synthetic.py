@@ -36,9 +36,14 @@ def _pyramid(img: np.ndarray, downsamples: list[int]) -> list[np.ndarray]:
 
 
 def write_svs(
-    path: Path, img: np.ndarray, mpp: float | None = 0.5, downsamples: tuple[int, ...] = (1, 4, 16)
+    path: Path,
+    img: np.ndarray,
+    mpp: float | None = 0.5,
+    downsamples: tuple[int, ...] = (1, 4, 16),
+    thumbnail: bool = False,
 ) -> Path:
-    """Aperio-style SVS: tiled levels in the main IFD chain, Aperio description, metadata=None."""
+    """Aperio-style SVS: tiled levels in the main IFD chain, Aperio description, metadata=None; with
+    `thumbnail`, a stripped thumbnail second, as scanners write it (and as tifffile expects)."""
     h, w = img.shape[:2]
     desc = f"Aperio Image Library v12.0.15 \r\n{w}x{h} [0,0 {w}x{h}] (256x256) RAW|AppMag = 20"
     if mpp is not None:
@@ -53,6 +58,8 @@ def write_svs(
                 description=desc if i == 0 else None,
                 metadata=None,
             )
+            if i == 0 and thumbnail:
+                tif.write(level[::16, ::16], photometric="rgb", metadata=None)
     return path
 
 

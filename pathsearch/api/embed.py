@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from pathsearch.cohort.runner import Cluster, run_batch
 from pathsearch.encoders.base import Encoder
@@ -26,20 +26,27 @@ from pathsearch.io.tile_sources import FolderTiles, SlideTiles, open_tile_source
 Item = tuple[torch.Tensor | None, int, str]
 
 
-class _Preprocessed(Dataset):
-    """Decoding and preprocessing run in loader workers; errors travel back as text."""
+class _Preprocessed(IterableDataset):
+    """Decoding and preprocessing run in loader workers, each on its own share of the source's read
+    units (a slide block, a tile file); errors travel back as text."""
 
     def __init__(self, source: SlideTiles | FolderTiles, encoder: Encoder) -> None:
         self.source, self.encoder = source, encoder
 
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def __getitem__(self, i: int) -> Item:
-        try:
-            return self.encoder.preprocess(self.source[i]), i, ""
-        except PathsearchError as exc:
-            return None, i, str(exc)
+    def __iter__(self) -> Iterator[Item]:
+        worker = get_worker_info()
+        first, step = (worker.id, worker.num_workers) if worker is not None else (0, 1)
+        for u in range(first, self.source.read_units(), step):
+            try:
+                tiles = self.source.read_unit(u)
+            except PathsearchError as exc:
+                yield None, u, str(exc)
+                continue
+            for i, tile in tiles:
+                try:
+                    yield self.encoder.preprocess(tile), i, ""
+                except PathsearchError as exc:
+                    yield None, i, str(exc)
 
 
 def _collate(items: list[Item]) -> tuple[torch.Tensor, list[int]]:
@@ -63,7 +70,6 @@ def embed_tiles(
     loader = DataLoader(
         _Preprocessed(source, encoder),
         batch_size=batch_size,
-        shuffle=False,
         num_workers=workers,
         collate_fn=_collate,
         persistent_workers=False,

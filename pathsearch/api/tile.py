@@ -24,12 +24,12 @@ from pathsearch.io.qupath import TileName, format_tile_name
 from pathsearch.io.tiles_h5 import write_tiles_h5
 from pathsearch.slide.base import Slide
 from pathsearch.slide.open import open_slide
+from pathsearch.slide.supertiles import plan_reads, read_group
 from pathsearch.slide.tiling import (
     TileGeometry,
     grid_coords,
     mask_fractions,
     plan_geometry,
-    read_tile,
 )
 from pathsearch.slide.tissue import TissueMask, detect_tissue, tissue_polygons
 from pathsearch.viz.thumbnail import draw_tiling_qc, write_png
@@ -91,22 +91,24 @@ def _export_tiles(
 ) -> None:
     """Tiles named as QuPath exports them, so one reader handles both.
 
-    Threads overlap decoding and PNG/JPEG encoding: both release the GIL.
+    Read a block at a time (`slide.supertiles`); threads overlap decoding and PNG/JPEG encoding, both
+    release the GIL.
     """
     folder.mkdir()
     ext = config.save_tiles or "png"
     params = [cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality] if ext == "jpg" else []
+    reads = plan_reads(slide, coords, geometry.read_level, geometry.read_size, geometry.patch_size)
+    side = geometry.patch_size_level0
 
-    def export(xy: np.ndarray) -> None:
-        x, y = int(xy[0]), int(xy[1])
-        tile = read_tile(slide, (x, y), geometry.read_level, geometry.read_size, geometry.patch_size)
-        side = geometry.patch_size_level0
-        name = TileName(slide.path.stem, x, y, side, side, geometry.downsample)
-        if not cv2.imwrite(str(folder / format_tile_name(name, ext)), tile[..., ::-1], params):
-            raise OSError(f"could not write tile {name} into {folder}")
+    def export(g: int) -> None:
+        for i, tile in read_group(slide, reads, g):
+            x, y = int(coords[i][0]), int(coords[i][1])
+            name = TileName(slide.path.stem, x, y, side, side, geometry.downsample)
+            if not cv2.imwrite(str(folder / format_tile_name(name, ext)), tile[..., ::-1], params):
+                raise OSError(f"could not write tile {name} into {folder}")
 
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        for _ in pool.map(export, coords):
+        for _ in pool.map(export, range(len(reads.groups))):
             pass
 
 

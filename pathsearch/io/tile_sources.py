@@ -16,6 +16,7 @@ from pathsearch.io.qupath import TileName, parse_tile_name
 from pathsearch.io.tiles_h5 import read_tiles_h5
 from pathsearch.slide.base import Slide
 from pathsearch.slide.open import open_slide
+from pathsearch.slide.supertiles import TileReads, plan_reads, read_group
 from pathsearch.slide.tiling import read_box, read_tile
 
 
@@ -38,23 +39,46 @@ def read_mask(path: Path) -> np.ndarray:
 
 @dataclass
 class SlideTiles:
-    """Tiles read straight from the slide at the recorded level and size: no PNG round trip."""
+    """Tiles read straight from the slide at the recorded level and size: no PNG round trip.
+
+    Indexing reads one tile; `read_unit` reads a block's tiles at once (`slide.supertiles`), the fast
+    way through a whole tile set."""
 
     slide_path: Path
     coords: np.ndarray
     attrs: dict[str, object]
     slide_mpp: float | None = None
     _slide: Slide | None = field(default=None, repr=False)
+    _reads: TileReads | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.coords)
 
     def __getitem__(self, i: int) -> np.ndarray:
+        level, size, out = self._geometry()
+        x, y = (int(v) for v in self.coords[i])
+        return read_tile(self._open(), (x, y), level, size, out)
+
+    def read_units(self) -> int:
+        return len(self._plan().groups)
+
+    def read_unit(self, u: int) -> list[tuple[int, np.ndarray]]:
+        """(tile index, tile) for every tile of block u."""
+        return list(read_group(self._open(), self._plan(), u))
+
+    def _open(self) -> Slide:
         if self._slide is None:  # opened lazily: each DataLoader worker gets its own handle
             self._slide = open_slide(self.slide_path, mpp=self.slide_mpp)
-        level, size, out = (int(self.attrs[k]) for k in ("read_level", "read_size", "patch_size"))
-        x, y = (int(v) for v in self.coords[i])
-        return read_tile(self._slide, (x, y), level, size, out)
+        return self._slide
+
+    def _plan(self) -> TileReads:
+        if self._reads is None:
+            self._reads = plan_reads(self._open(), self.coords, *self._geometry())
+        return self._reads
+
+    def _geometry(self) -> tuple[int, int, int]:
+        level, read_size, patch_size = (int(self.attrs[k]) for k in ("read_level", "read_size", "patch_size"))
+        return level, read_size, patch_size
 
     def __getstate__(self) -> dict[str, object]:
         return {**self.__dict__, "_slide": None}
@@ -71,6 +95,12 @@ class FolderTiles:
 
     def __getitem__(self, i: int) -> np.ndarray:
         return read_rgb(self.paths[i])
+
+    def read_units(self) -> int:
+        return len(self.paths)
+
+    def read_unit(self, u: int) -> list[tuple[int, np.ndarray]]:
+        return [(u, self[u])]
 
 
 def _mask_label(mask_path: Path, names: dict[int, str]) -> str:

@@ -101,6 +101,11 @@ class Slide(abc.ABC):
                 "is corrupt or uses an unsupported compression, re-export it as a tiled TIFF/SVS"
             ) from exc
 
+    def read_block(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> np.ndarray:
+        """`read_region` for a large block on the level's own pixel grid (`slide.supertiles`); a backend
+        with a faster decoder for whole stored tiles reads it that way, with the same pixels."""
+        return self.read_region(location, level, size)
+
     def best_level_for_downsample(self, downsample: float, tolerance: float = 0.0) -> int:
         """Coarsest level not coarser than `downsample` (within a relative tolerance)."""
         best = 0

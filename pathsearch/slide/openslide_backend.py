@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,11 @@ import openslide
 
 from pathsearch.slide.base import Slide, rgba_to_rgb
 from pathsearch.slide.mpp import mpp_from_properties
+from pathsearch.slide.tifffile_backend import TiffFileSlide
+
+# Vendors whose files are plain tiled TIFFs that tifffile decodes tile for tile as OpenSlide does.
+_TIFF_VENDORS = ("aperio", "generic-tiff")
+_CHECK_PX = 512
 
 
 class OpenSlideSlide(Slide):
@@ -17,6 +23,9 @@ class OpenSlideSlide(Slide):
     def __init__(self, path: Path, mpp_override: float | None = None) -> None:
         super().__init__(path, mpp_override)
         self._osr = openslide.OpenSlide(str(path))
+        self._tiff: TiffFileSlide | None = None
+        self._tiff_levels: dict[int, bool] = {}  # level -> tifffile's pixels checked equal to OpenSlide's
+        self._tiff_lock = threading.Lock()
 
     @property
     def level_dimensions(self) -> list[tuple[int, int]]:
@@ -42,5 +51,34 @@ class OpenSlideSlide(Slide):
     def _read(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> np.ndarray:
         return rgba_to_rgb(np.asarray(self._osr.read_region(location, level, size)))
 
+    def read_block(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> np.ndarray:
+        """Through tifffile where it gives OpenSlide's pixels: it decodes a block's stored tiles straight
+        into one array, about 3x faster than OpenSlide paints them (BENCHMARKS.md)."""
+        with self._tiff_lock:
+            if level not in self._tiff_levels:
+                self._tiff_levels[level] = self._tifffile_agrees(level)
+        if self._tiff is not None and self._tiff_levels[level]:
+            return self._tiff.read_region(location, level, size)
+        return self.read_region(location, level, size)
+
+    def _tifffile_agrees(self, level: int) -> bool:
+        """Same level sizes and the same pixels in a window at the level's centre, or OpenSlide reads."""
+        ds = self.level_downsamples[level]
+        if self.properties.get("openslide.vendor") not in _TIFF_VENDORS or ds != round(ds):
+            return False
+        if self._tiff is None:
+            try:
+                self._tiff = TiffFileSlide(self.path)
+            except Exception:  # noqa: BLE001 - any failure means OpenSlide keeps reading
+                return False
+        if self._tiff.level_dimensions[: self.level_count] != self.level_dimensions:
+            return False
+        (w, h), ds = self.level_dimensions[level], round(ds)
+        window = (min(w, _CHECK_PX), min(h, _CHECK_PX))
+        location = ((w - window[0]) // 2 * ds, (h - window[1]) // 2 * ds)
+        return np.array_equal(self._tiff.read_region(location, level, window), self.read_region(location, level, window))
+
     def close(self) -> None:
+        if self._tiff is not None:
+            self._tiff.close()
         self._osr.close()

@@ -47,8 +47,10 @@ class TiffFileSlide(Slide):
                 "export a single-plane RGB pyramid"
             )
         self._axes = series.axes
+        # Missing tiles read as white glass, as OpenSlide shows them and as reads past the edge are padded.
+        fill = 255 if series.dtype == np.uint8 else None
         self._levels: list[Any] = [
-            zarr.open(series.aszarr(level=i), mode="r") for i in range(len(series.levels))
+            zarr.open(series.aszarr(level=i, fillvalue=fill), mode="r") for i in range(len(series.levels))
         ]
         yx = (0, 1) if series.axes != "CYX" else (1, 2)
         self._dims = [(int(z.shape[yx[1]]), int(z.shape[yx[0]])) for z in self._levels]

