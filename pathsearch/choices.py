@@ -11,5 +11,7 @@ IndexKind = Literal["flat", "ivf", "ivfpq", "hnsw"]
 TissueMethod = Literal["otsu", "threshold", "none"]
 
 # How long `eval retrieval`'s dev part may train each learned arm, searched every CHECK_EVERY epochs.
-LONG_EPOCHS = 1000
+# At RETRIEVAL_LR, 250 epochs reach what 1,000 did at the general default rate (BENCHMARKS.md, session 17).
+LONG_EPOCHS = 250
+RETRIEVAL_LR = 5e-3
 CHECK_EVERY = 25

@@ -55,7 +55,7 @@ def _write_dataset(root: Path, n_docs: int = 300, n_queries: int = 120, dim: int
 def test_json_has_exactly_the_documented_keys_and_an_exact_baseline(tmp_path):
     root = _write_dataset(tmp_path / "ds")
     out = tmp_path / "r.json"
-    # The dev part may train 100 epochs at most here (the default 1,000 only costs time on this toy set).
+    # The dev part may train 100 epochs at most here (the default 250 only costs time on this toy set).
     proc = run_cli("eval", "retrieval", root, "--split", "test", "--samples", "0,2", "--max-epochs", "100", "--json", out)
     assert proc.returncode == 0, proc.stderr
     chosen = [int(m) for m in re.findall(r"^(?:sthlm|control): (\d+) epochs", proc.stderr, re.MULTILINE)]
@@ -64,7 +64,8 @@ def test_json_has_exactly_the_documented_keys_and_an_exact_baseline(tmp_path):
     assert set(result) == {"split", "queries", "baseline", "sthlm", "control", "breakdown", "sweep"}
     assert result["split"] == "test" and result["queries"] == 20
     assert set(result["baseline"]) == ARM_KEYS and set(result["control"]) == ARM_KEYS
-    assert set(result["sthlm"]) == ARM_KEYS | {"N"} and result["sthlm"]["N"] == 10
+    assert set(result["sthlm"]) == ARM_KEYS | {"N", "sample_spread"} and result["sthlm"]["N"] == 10
+    assert 0.0 < result["sthlm"]["sample_spread"] <= 1.0  # mean cosine between a query's samples
     for group in ("seen", "unseen"):
         assert set(result["breakdown"][group]) == {"queries", "baseline", "sthlm", "control"}
     assert result["breakdown"]["seen"]["queries"] + result["breakdown"]["unseen"]["queries"] == 20
@@ -75,7 +76,8 @@ def test_json_has_exactly_the_documented_keys_and_an_exact_baseline(tmp_path):
     assert manifest["params"]["samples"] == [0, 2] and "torch" in manifest["versions"]
     assert set(manifest["inputs"]) == {"corpus.npy", "queries.npy", "qrels/test.tsv", "qrels/train.tsv"}
     assert [manifest["chosen_on_dev"][arm]["epochs"] for arm in ("sthlm", "control")] == chosen
-    assert all(set(row) == ARM_KEYS | {"N"} for row in result["sweep"])
+    assert all(set(row) == ARM_KEYS | {"N", "sample_spread"} for row in result["sweep"])
+    assert result["sweep"][0]["sample_spread"] is None  # N=0 has no samples to spread
     # The baseline is plain cosine k-NN, recomputed here by brute force; sweep N=0 is the same thing.
     data = load_retrieval_dataset(root)
     test = data.qrels("test")
@@ -106,11 +108,11 @@ def test_scifact_dev_split_sthlm_beats_plain_knn(tmp_path):
         [sys.executable, REPO / "pipelines" / "retrieval_dev_split.py", scifact, "--out", dev, "--seed", "0"], check=True
     )
     out = tmp_path / "r.json"
-    # Four models; the dev part may train 300 epochs at most, so this takes about 6 minutes on 2 cores
-    # instead of 15 at the default 1,000 (BENCHMARKS.md, session 14: 1.19x there, unseen -0.0095).
+    # Four models at the command's defaults: about 2 minutes on 2 cores (BENCHMARKS.md, session 17: 1.20x
+    # there, unseen -0.0055).
     proc = run_cli(
         "eval", "retrieval", dev, "--split", "dev-test", "--train-split", "dev-train", "--samples", "0",
-        "--max-epochs", "300", "--json", out, timeout=1200,
+        "--json", out, timeout=1200,
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())

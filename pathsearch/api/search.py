@@ -21,12 +21,11 @@ from pathsearch.io.tile_sources import TileImages
 from pathsearch.sthlm.checkpoint import load_model, save_model
 from pathsearch.sthlm.model import SampleConfig, STHLMModel
 from pathsearch.sthlm.search import GenerativeSearch
-from pathsearch.sthlm.train import train_label_flow
+from pathsearch.sthlm.train import train_on_labels
 from pathsearch.viz.hits import draw_hits
 from pathsearch.viz.thumbnail import write_png
 
 Progress = Callable[[str], None]
-PAIRS_PER_TILE = 8
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ def _sthlm_model(bank: ReferenceBank, sthlm: Path | None, seed: int, step: Progr
     if bank.labels is None:
         raise PathsearchError("the bank has no labels to train STHLM on: pass --sthlm CHECKPOINT, or --samples 0 for plain k-NN")
     step(f"training STHLM on the bank's {len(set(bank.labels))} labels")
-    return train_label_flow(bank.vectors, bank.labels, PAIRS_PER_TILE, seed), True
+    return train_on_labels(bank.vectors, bank.labels, seed), True
 
 
 def _check_encoder(bank: ReferenceBank, queries: FeatureSet, query: Path) -> None:

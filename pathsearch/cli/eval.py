@@ -35,7 +35,10 @@ def parse_samples(text: str) -> list[int]:
 @app.command()
 @user_errors
 def retrieval(
-    dataset: Annotated[Path, typer.Argument(help="Folder with corpus.npy, queries.npy, *_ids.txt and qrels/")],
+    dataset: Annotated[
+        Path,
+        typer.Argument(help="Folder with corpus.npy, queries.npy, *_ids.txt and qrels/; or a labelled features.h5 (tiles)"),
+    ],
     split: Annotated[str, typer.Option(help="qrels split to evaluate (never used for any choice)")] = "test",
     train_split: Annotated[str, typer.Option(help="qrels split STHLM and the control train on")] = "train",
     samples: Annotated[str, typer.Option(help="Sample counts N for the sweep; 0 is plain k-NN")] = "0,1,5,10,20,50",
@@ -44,14 +47,21 @@ def retrieval(
     max_epochs: Annotated[
         int, typer.Option(min=CHECK_EVERY, help="Longest training the dev part may choose; lower it to bound the run time")
     ] = LONG_EPOCHS,
+    folds: Annotated[int, typer.Option(min=2, help="Tiles only: folds, each searching a bank of the others")] = 4,
+    seeds: Annotated[int, typer.Option(min=1, help="Tiles only: repeats of the whole protocol, for the spread")] = 5,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here")] = None,
 ) -> None:
-    """Compare plain k-NN, STHLM generative search and a same-size non-generative control."""
-    from pathsearch.api.retrieval import evaluate_retrieval
-    from pathsearch.sthlm.train import TrainConfig
+    """Compare plain k-NN, STHLM generative search and a same-size non-generative control.
+
+    Text qrels (a folder) or class-level tile retrieval (a labelled features.h5: every bank tile of the
+    query's class is relevant; the split, PCA and epoch options are for text)."""
+    from pathsearch.api.retrieval import evaluate_retrieval, retrieval_train_config
 
     sweep = parse_samples(samples)
-    config = TrainConfig(seed=seed)
+    if dataset.suffix == ".h5":
+        _tile_retrieval(dataset, sweep, folds, seeds, json_out)
+        return
+    config = retrieval_train_config(seed)
     with progress_bar() as progress:
         result = evaluate_retrieval(
             dataset, split, train_split, sweep, pca_dim, config, _epoch_bar(progress), _print_choice, max_epochs, json_out
@@ -118,3 +128,23 @@ def _print_table(result: dict[str, Any]) -> None:
             f"{row['ms_per_query']:.2f}", "", "",
         )
     Console().print(table)
+
+
+def _tile_retrieval(features_h5: Path, sweep: list[int], folds: int, seeds: int, json_out: Path | None) -> None:
+    from pathsearch.api.tile_retrieval import evaluate_tile_retrieval
+
+    with progress_bar() as progress:
+        task = progress.add_task(f"{folds} folds x {seeds} seeds", total=folds * seeds)
+        result = evaluate_tile_retrieval(features_h5, sweep, folds, seeds, json_out, lambda done, _: progress.update(task, completed=done))
+    metrics = [m for m in result["baseline"] if not m.endswith("_sd")]
+    table = Table(title=f"class-level tile retrieval, {result['split']} ({result['queries']} queries; mean ± sd over seeds)")
+    for column in ("arm", "N", *metrics, "sample spread"):
+        table.add_column(column, justify="right" if column != "arm" else "left")
+    rows = [("baseline", "0", result["baseline"]), ("sthlm", str(result["sthlm"]["N"]), result["sthlm"]), ("control", "-", result["control"])]
+    rows += [("sweep", str(row["N"]), row) for row in result["sweep"]]
+    for arm, n, row in rows:
+        spread = f"{row['sample_spread']:.3f}" if "sample_spread" in row else ""
+        table.add_row(arm, n, *(f"{row[m]:.3f} ± {row[m + '_sd']:.3f}" for m in metrics), spread)
+    Console().print(table)
+    if json_out is not None:
+        stderr.print(f"results -> {json_out} (parameters, inputs and versions in {json_out.stem}.manifest.json)")

@@ -1,4 +1,5 @@
-"""NDCG@k (graded gains, log2 discount, as BEIR/pytrec_eval), Recall@k and MRR@k."""
+"""NDCG@k (graded gains, log2 discount, as BEIR/pytrec_eval), Recall@k and MRR@k; how spread a query's
+samples are, so a collapsed generator is visible beside its scores."""
 
 from __future__ import annotations
 
@@ -52,3 +53,13 @@ def mean_metrics(scores: Mapping[str, Mapping[str, float]], queries: Sequence[st
     names = ("ndcg@10", "recall@100", "mrr@10")
     chosen = list(scores) if queries is None else [q for q in queries if q in scores]
     return {m: float(np.mean([scores[q][m] for q in chosen])) if chosen else 0.0 for m in names}
+
+
+def sample_spread(samples: np.ndarray | None) -> float | None:
+    """Mean cosine between two different samples of the same query (1.0: the samples have collapsed)."""
+    if samples is None or samples.shape[1] < 2:
+        return None
+    n = samples.shape[1]
+    unit = samples / np.linalg.norm(samples, axis=2, keepdims=True).clip(1e-12)
+    gram = np.einsum("qnd,qmd->qnm", unit, unit)
+    return float((gram.sum(axis=(1, 2)) - np.trace(gram, axis1=1, axis2=2)).mean() / (n * (n - 1)))

@@ -13,7 +13,7 @@ from pathsearch.bank.bank import BankConfig, ReferenceBank
 from pathsearch.choices import Head
 from pathsearch.sthlm.pairs import view_pairs
 from pathsearch.sthlm.search import GenerativeSearch
-from pathsearch.sthlm.train import train_label_flow
+from pathsearch.sthlm.train import PAIRS_PER_TILE, train_on_labels
 
 
 class FewShotConfig(BaseModel):
@@ -27,7 +27,7 @@ class FewShotConfig(BaseModel):
     pca_dim: int | None = Field(default=None, ge=1)
     similarity_weighted: bool = True
     query_weight: float = Field(default=0.5, ge=0, le=1, description="share of the vote kept by the query itself")
-    pairs_per_tile: int = Field(default=8, ge=1)
+    pairs_per_tile: int = Field(default=PAIRS_PER_TILE, ge=1)
     views_per_tile: int = Field(default=4, ge=0)
     views_in_bank: bool = Field(default=True, description="augmented support views also vote, labelled as their tile")
     seed: int = 0
@@ -80,7 +80,7 @@ def fit_few_shot(
     if config.samples > 0:
         # Same-class pairs over everything in the bank, views included: samples should land where voters are.
         extra = [view_pairs(bank.project(view_features), bank.project(features)[view_origin])] if has_views else []
-        model = train_label_flow(bank.vectors, bank_labels, config.pairs_per_tile, config.seed, extra)
+        model = train_on_labels(bank.vectors, bank_labels, config.seed, config.pairs_per_tile, extra)
     probe = fit_probe(bank.vectors, bank_labels) if config.head == "linear" else None
     return FewShotClassifier(GenerativeSearch(bank, model), classes, config, time.perf_counter() - start, probe)
 

@@ -15,6 +15,8 @@ from pathsearch.errors import PathsearchError
 from pathsearch.sthlm.model import ModelKind, Predict, STHLMModel, new_model
 from pathsearch.sthlm.pairs import Pairs, label_pairs
 
+PAIRS_PER_TILE = 8  # same-label pairs drawn per tile of a labelled bank
+
 
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -124,17 +126,24 @@ def train(
     return model, report
 
 
-def train_label_flow(
-    vectors: np.ndarray, labels: list[str], pairs_per_item: int, seed: int, extra: Sequence[Pairs] = ()
+def train_on_labels(
+    vectors: np.ndarray,
+    labels: list[str],
+    seed: int,
+    pairs_per_item: int = PAIRS_PER_TILE,
+    extra: Sequence[Pairs] = (),
+    kind: ModelKind = "flow",
 ) -> STHLMModel:
-    """STHLM for a labelled bank: 'what else this class looks like', from same-label pairs plus `extra`.
+    """STHLM (or its control) for a labelled bank: 'what else this class looks like', from same-label
+    pairs plus `extra`.
 
     Labelled banks (few-shot supports, tile reference sets) are small: shorter training, smaller batches."""
     pairs = Pairs.concat([label_pairs(vectors, labels, pairs_per_item, seed), *extra])
     if len(pairs) < 2:
         raise PathsearchError("too few labelled tiles to train STHLM: give two or more tiles per class")
-    model, _ = train(pairs, "flow", TrainConfig(max_epochs=200, patience=30, batch_size=128, seed=seed))
+    model, _ = train(pairs, kind, TrainConfig(max_epochs=200, patience=30, batch_size=128, seed=seed))
     return model
+
 
 Draws = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
