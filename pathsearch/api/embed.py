@@ -21,7 +21,7 @@ from pathsearch.io.atomic import write_json
 from pathsearch.io.features_h5 import write_features_h5
 from pathsearch.io.lock import output_lock
 from pathsearch.io.manifest import manifest_matches, new_manifest
-from pathsearch.io.tile_sources import FolderTiles, SlideTiles, open_tile_source
+from pathsearch.io.tile_sources import FolderTiles, ImageTiles, SlideTiles, TileSource, open_tile_source
 
 Item = tuple[torch.Tensor | None, int, str]
 
@@ -30,7 +30,7 @@ class _Preprocessed(IterableDataset):
     """Decoding and preprocessing run in loader workers, each on its own share of the source's read
     units (a slide block, a tile file); errors travel back as text."""
 
-    def __init__(self, source: SlideTiles | FolderTiles, encoder: Encoder) -> None:
+    def __init__(self, source: TileSource, encoder: Encoder) -> None:
         self.source, self.encoder = source, encoder
 
     def __iter__(self) -> Iterator[Item]:
@@ -59,7 +59,7 @@ def _collate(items: list[Item]) -> tuple[torch.Tensor, list[int]]:
 
 
 def embed_tiles(
-    source: SlideTiles | FolderTiles,
+    source: TileSource | Sequence[np.ndarray],
     encoder: Encoder,
     batch_size: int = 32,
     device: str = "cpu",
@@ -67,6 +67,8 @@ def embed_tiles(
     on_batch: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Embeddings in source order; the same tile gives the same vector in any batch."""
+    if not isinstance(source, SlideTiles | FolderTiles | ImageTiles):
+        source = ImageTiles(source)
     loader = DataLoader(
         _Preprocessed(source, encoder),
         batch_size=batch_size,

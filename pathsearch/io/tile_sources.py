@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import abc
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,8 +86,24 @@ class SlideTiles:
         return {**self.__dict__, "_slide": None}
 
 
+class OneByOne(abc.ABC):
+    """Sources whose tiles are read one at a time: each tile is its own read unit."""
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    @abc.abstractmethod
+    def __getitem__(self, i: int) -> np.ndarray: ...
+
+    def read_units(self) -> int:
+        return len(self)
+
+    def read_unit(self, u: int) -> list[tuple[int, np.ndarray]]:
+        return [(u, self[u])]
+
+
 @dataclass
-class FolderTiles:
+class FolderTiles(OneByOne):
     paths: list[Path]
     labels: list[str] | None
     boxes: list[TileName | None]
@@ -96,11 +114,21 @@ class FolderTiles:
     def __getitem__(self, i: int) -> np.ndarray:
         return read_rgb(self.paths[i])
 
-    def read_units(self) -> int:
-        return len(self.paths)
 
-    def read_unit(self, u: int) -> list[tuple[int, np.ndarray]]:
-        return [(u, self[u])]
+@dataclass
+class ImageTiles(OneByOne):
+    """Tiles already in memory: crops of an image, augmented views."""
+
+    images: Sequence[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.images[i]
+
+
+TileSource = SlideTiles | FolderTiles | ImageTiles
 
 
 def _mask_label(mask_path: Path, names: dict[int, str]) -> str:
