@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from skimage.color import rgb2lab
@@ -44,19 +45,22 @@ def test_forest_finds_a_colour_edge_it_was_not_shown(colour, edge_px):
     assert np.median(np.abs(edge - 110)) <= edge_px
 
 
-@pytest.mark.parametrize("colour", ["rgb", "lab-standardised"])
-def test_features_in_row_blocks_match_the_whole_image(monkeypatch, colour):
+@pytest.mark.parametrize(("colour", "downsample"), [("rgb", 1), ("lab-standardised", 1), ("lab-standardised", 2)])
+def test_features_in_row_blocks_match_the_whole_image(monkeypatch, colour, downsample):
     """Blocks filtered with a 4-sigma margin, from Lab converted block by block, give the whole image's
-    features (no seams at block joins)."""
+    features (no seams at block joins); with a downsample, those of the shrunk image at scaled sigmas."""
     monkeypatch.setattr(pixels, "ROWS_PER_BLOCK", 40)
-    image, _ = _halves(30, seed=2, h=130, w=50)
+    image, _ = _halves(30, seed=2, h=130 * downsample, w=50 * downsample)
+    image = cv2.resize(image, (50, 130), interpolation=cv2.INTER_AREA) if downsample > 1 else image
+    config = PixelForestConfig(sigma_max_px=4 * downsample, colour=colour, downsample=downsample)
     if colour == "rgb":
         channels = image.astype(np.float32) / 255
     else:
         lab = rgb2lab(image)
         channels = (lab - lab.mean(axis=(0, 1))) / lab.std(axis=(0, 1))
     whole = multiscale_basic_features(channels, channel_axis=-1, sigma_min=1, sigma_max=4)
-    blocks = list(pixels._feature_blocks(image, PixelForestConfig(sigma_max_px=4, colour=colour)))
+    full = cv2.resize(image, (50 * downsample, 130 * downsample), interpolation=cv2.INTER_NEAREST)
+    blocks = list(pixels._feature_blocks(full if downsample > 1 else image, config))
     assert [y0 for y0, _ in blocks] == [0, 40, 80, 120]
     joined = np.concatenate([f for _, f in blocks])
     assert joined.shape == whole.shape
