@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from skimage.color import rgb2hed as skimage_rgb2hed
-from skimage.feature import local_binary_pattern
+from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
 
 from pathsearch.encoders import texture
 from pathsearch.encoders.lbp import uniform_lbp
@@ -46,6 +46,19 @@ def test_colour_statistics_from_counts_equal_numpy():
     expected += (hue / hue.sum()).tolist()
     got = texture._colour(rgb, texture.rgb2hed(rgb))[15:]  # after the 15 HED statistics
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_glcm_properties_equal_graycoprops():
+    matrices = []
+    for rgb in _images():  # the flat image has one grey level: zero deviation, correlation 1
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        counts = graycomatrix(texture.glcm_levels(gray), (1, 4), (0, np.pi / 4), levels=32, symmetric=True)
+        matrices.append(counts)
+    counts = np.concatenate(matrices, axis=3).astype(np.float64)  # (32, 32, 2, 6)
+    per_slice = (counts / counts.sum(axis=(0, 1), keepdims=True)).transpose(2, 3, 0, 1).reshape(-1, 32, 32)
+    expected = np.stack([graycoprops(counts, prop).ravel() for prop in texture._GLCM_PROPS], axis=1)
+    np.testing.assert_allclose(texture.glcm_properties(per_slice), expected, rtol=1e-9, atol=1e-12)
+    assert (expected.reshape(2, 6, 5)[:, 4:, -1] == 1).all()  # the flat image: its two angles at both distances
 
 
 def test_gabor_by_one_dft_equals_filter2d():

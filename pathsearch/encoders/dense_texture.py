@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 
 import cv2
 import numba
@@ -150,13 +151,28 @@ def _glcm(cells: Cells, gray: np.ndarray) -> np.ndarray:
     return tx.glcm_features(windows.transpose(0, 3, 4, 1, 2))
 
 
+@cache
+def _separable_factors() -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """(row kernel, column kernel) of each Gabor kernel that is an outer product (those along the image
+    axes), else None: two 1-D passes cost a quarter of `filter2D`'s DFT at this image size."""
+    factors = []
+    for kernel in tx.gabor_kernels():
+        u, s, vt = np.linalg.svd(kernel.astype(np.float64))
+        rank_one = s[1] < 1e-6 * s[0]
+        factors.append(((vt[0] * np.sqrt(s[0])).astype(np.float32), (u[:, 0] * np.sqrt(s[0])).astype(np.float32)) if rank_one else None)
+    return factors
+
+
 def _gabor(cells: Cells, gray: np.ndarray) -> np.ndarray:
     g = gray.astype(np.float32) / 255.0
     # the tile path subtracts the tile's mean; here each pixel's 224-px neighbourhood mean stands in
     local_mean = cv2.blur(g, (tx.TEXTURE_SIDE_PX, tx.TEXTURE_SIDE_PX), borderType=cv2.BORDER_REFLECT_101)
     energy = []
-    for kernel in tx.gabor_kernels():
-        response = cv2.filter2D(g, cv2.CV_32F, kernel)
+    for kernel, factors in zip(tx.gabor_kernels(), _separable_factors(), strict=True):
+        if factors is None:
+            response = cv2.filter2D(g, cv2.CV_32F, kernel)
+        else:
+            response = cv2.sepFilter2D(g, cv2.CV_32F, *factors)
         response -= local_mean * np.float32(kernel.sum())
         energy.append(_window_sums(cells, _cell_sums(cells, np.abs(response, out=response))))
     return tx.gabor_features(np.stack(energy, axis=1) / cells.window_px()[:, None])
