@@ -115,7 +115,7 @@ def test_segment_two_textures_and_eval(tmp_path):
     assert (predicted == mask).mean() > 0.9
     params = json.loads((out / "manifest.json").read_text())["params"]
     assert params["few_shot"]["head"] == "linear"  # the defaults
-    assert params["pixel_forest"]["trees"] == 60 and params["pixel_forest"]["colour"] == "lab-standardised"
+    assert params["pixel_forest"]["trees"] == 30 and params["pixel_forest"]["colour"] == "lab-standardised"
     assert (out / "img [x=0,y=0,w=288,h=192]-overlay.png").is_file()
     geo = json.loads((out / "img [x=0,y=0,w=288,h=192].geojson").read_text())
     assert {f["properties"]["classification"]["name"] for f in geo["features"]} == {"0", "1"}
@@ -181,6 +181,47 @@ def test_segment_slide_region_maps_back_to_level0(tmp_path):
     for bad, needle in ((("--region", "0,0,5000,10"), "slide.svs: region x=0,y=0,w=5000,h=10 is not inside the slide's 2048x1536 px"), ((), "is not an image")):
         assert_one_line_error(run_cli("segment", slide, "--few-shot", support, "-o", tmp_path / "bad", *bad), needle)
     assert_one_line_error(run_cli("segment", slide, "--few-shot", support, "-o", out, "--region", "1,2,3"), "four integers")
+
+
+def test_segment_region_killed_midway_resumes_at_its_first_unfinished_block(tmp_path, monkeypatch):
+    """A run stopped after 2 of its 6 blocks leaves them on disk; the rerun computes only the other 4
+    and writes what an uninterrupted run writes. A run with other parameters starts afresh."""
+    from pathsearch.api import segment_region
+    from pathsearch.api.segment import SlideRegion, segment
+    from pathsearch.heads.segment import SegmentConfig
+
+    support, _, _ = _two_texture_exports(tmp_path)
+    slide_rgb = np.concatenate([_tile(COLOURS["pink"], 5, 1024)[:768, :700], _tile(COLOURS["purple"], 6, 1024)[:768, :324]], axis=1)
+    slide = write_svs(tmp_path / "slide.svs", slide_rgb)
+    config = SegmentConfig(patch_px=64, few_shot=SegmentConfig().few_shot.model_copy(update={"samples": 0}))
+    region = SlideRegion((0, 0, 1024, 768), 4.0)  # 256x192 px: 3x2 blocks of 96 px
+    reads = []
+    real_read = segment_region.read_region_box
+    monkeypatch.setattr(segment_region, "read_region_box", lambda *a: reads.append(a[-1]) or real_read(*a))
+
+    def stop_after_two(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    def run(out, cfg=config, on_image=None):
+        return segment(support, slide, out, config=cfg, region=region, block_px=96, on_image=on_image)
+
+    whole = run(tmp_path / "whole").masks[0]
+    assert len(reads) == 6 and not list((tmp_path / "whole").glob(".*"))  # the checkpoint is removed when done
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run(out, on_image=stop_after_two)
+    assert not list(out.glob("*.png")) and len(list(out.glob(".*.blocks"))) == 1
+    reads.clear()
+    resumed = run(out).masks[0]
+    assert len(reads) == 4
+    np.testing.assert_array_equal(np.asarray(Image.open(resumed)), np.asarray(Image.open(whole)))
+
+    with pytest.raises(KeyboardInterrupt):
+        run(out, on_image=stop_after_two)
+    reads.clear()
+    run(out, cfg=config.model_copy(update={"min_region_px": 10}))  # another run: nothing of the checkpoint is reused
+    assert len(reads) == 6
 
 
 def test_segment_reads_custom_label_ids_and_same_stem_label_images(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pathsearch.api.segment_region import BLOCK_PX, RegionGrid, overview, top_two_by_block
+from pathsearch.api.segment_region import BLOCK_PX, BlockCheckpoint, RegionGrid, overview, top_two_by_block
 from pathsearch.encoders.registry import build_encoder
 from pathsearch.errors import PathsearchError
 from pathsearch.heads.classify import fit_few_shot
@@ -26,7 +28,8 @@ from pathsearch.heads.segment import (
 from pathsearch.io.atomic import write_json
 from pathsearch.io.exports import IMAGE_EXTS, MASK_SUFFIX, ExportItem, export_items
 from pathsearch.io.geojson import mask_rings, polygon_feature, write_feature_collection
-from pathsearch.io.manifest import new_manifest
+from pathsearch.io.lock import output_lock
+from pathsearch.io.manifest import file_fingerprint, new_manifest
 from pathsearch.io.qupath import TileName, format_tile_name, parse_tile_name
 from pathsearch.io.tile_sources import check_named, label_names, read_mask, read_rgb
 from pathsearch.slide.open import open_slide
@@ -64,17 +67,31 @@ def segment(
     out = Path(out)
     if region is not None and refine is not None:
         raise PathsearchError("--refine trains on whole images and cannot stream a --region; drop one of them")
-    images, masks, names = _support(Path(support), label_id)
+    with output_lock(out):
+        return _segment_locked(Path(support), Path(query), out, model, weights, config, refine, on_image, region, label_id, block_px)
+
+
+def _segment_locked(
+    support: Path, query: Path, out: Path, model: str, weights: Path | None, config: SegmentConfig,
+    refine: RefineConfig | None, on_image: Callable[[int, int], None] | None, region: SlideRegion | None,
+    label_id: str, block_px: int,
+) -> SegmentResult:
+    images, masks, names = _support(support, label_id)
     values = sorted({int(v) for m in masks for v in np.unique(m)})
     classes = [names.get(v, str(v)) for v in values]
     # queries are read (a region: its overview) before any embedding, so their errors come at once
     if region is None:
-        query_paths, query_images, failed = _read_queries([item.image for item in _items(Path(query), label_id)])
+        query_paths, query_images, failed = _read_queries([item.image for item in _items(query, label_id)])
     else:
-        failed, downsample = {}, region.downsample or _export_downsample(Path(support), label_id)
-        with open_slide(Path(query)) as slide:
+        failed, downsample = {}, region.downsample or _export_downsample(support, label_id)
+        with open_slide(query) as slide:
             view = overview(slide, region.box_level0, downsample)
     encoder = build_encoder(model, weights)
+    params = {
+        "model": model, **config.model_dump(), "refine": refine.model_dump() if refine else None,
+        "region": asdict(region) if region else None, **encoder.provenance(),
+    }
+    inputs = {"support": str(support.resolve()), "query": str(query.resolve())}
     features, labels = support_features(images, masks, values, encoder, config)
     classifier = fit_few_shot(features, labels, config.few_shot)
     support_targets = [class_indices(m, values) for m in masks]
@@ -87,20 +104,14 @@ def segment(
         return blend(probs, forest.probabilities(image, stats), forest.config.weight)
 
     if region is not None:
-        box = region.box_level0
-        written = [_segment_region(Path(query), box, downsample, view, probabilities, config, values, classes, out, block_px, on_image)]
+        key = _run_key(params | {"block_px": block_px, "downsample": downsample}, [query, *_items(support, label_id)])
+        task = _RegionTask(query, region.box_level0, downsample, view, block_px, key)
+        written = [_segment_region(task, probabilities, config, values, classes, out, on_image)]
     elif refine is not None:
         written = _refined(query_paths, query_images, images, support_targets, probabilities, refine, config, values, classes, out)
     else:
         written = _segment_images(query_paths, query_images, probabilities, config, values, classes, out, on_image)
-    manifest = new_manifest(
-        "segment",
-        {
-            "model": model, **config.model_dump(), "refine": refine.model_dump() if refine else None,
-            "region": asdict(region) if region else None, **encoder.provenance(),
-        },
-        {"support": str(Path(support).resolve()), "query": str(Path(query).resolve()), "images": len(written)},
-    )
+    manifest = new_manifest("segment", params, inputs | {"images": len(written)})
     manifest["counts"] = {"support_images": len(images), "support_patches": len(labels), "labels": values}
     manifest["classes"] = dict(zip(map(str, values), classes, strict=True))
     manifest["failed"] = {str(p): why for p, why in failed.items()}
@@ -151,24 +162,42 @@ def _write_outputs(
     return target
 
 
+@dataclass(frozen=True)
+class _RegionTask:
+    slide: Path
+    box_level0: tuple[int, int, int, int]
+    downsample: float
+    view: np.ndarray  # the overview: colour statistics and the overlay's background
+    block_px: int
+    key: str  # names the run, so only the same run resumes its checkpoint
+
+
+def _run_key(params: dict[str, object], paths: list[Path | ExportItem]) -> str:
+    files = [p for item in paths for p in ((item,) if isinstance(item, Path) else (item.image, item.mask)) if p is not None]
+    text = json.dumps({"params": params, "inputs": [file_fingerprint(p) for p in files]}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _segment_region(
-    slide_path: Path, box_level0: tuple[int, int, int, int], downsample: float, view: np.ndarray, probabilities: Probabilities,
-    config: SegmentConfig, values: list[int], classes: list[str], out: Path, block_px: int,
-    on_block: Callable[[int, int], None] | None,
+    task: _RegionTask, probabilities: Probabilities, config: SegmentConfig, values: list[int], classes: list[str],
+    out: Path, on_block: Callable[[int, int], None] | None,
 ) -> Path:
     """Outputs named as QuPath names an exported region, so the GeoJSON maps back to level 0; the
     overlay is drawn on the overview, not at full size."""
-    _, _, w, h = box_level0
-    width, height = max(1, round(w / downsample)), max(1, round(h / downsample))
+    _, _, w, h = task.box_level0
+    width, height = max(1, round(w / task.downsample)), max(1, round(h / task.downsample))
     reach = max(config.patch_px, int(np.ceil(4 * config.pixel_forest.sigma_max_px)) if config.pixel_forest else 0)
-    grid = RegionGrid.plan(width, height, config.stride_px, reach, block_px)
-    with open_slide(slide_path) as slide:
-        stats = lab_stats(view) if config.pixel_forest and config.pixel_forest.colour != "rgb" else None
-        best, second = top_two_by_block(slide, box_level0, downsample, grid, probabilities, stats, on_block)
+    grid = RegionGrid.plan(width, height, config.stride_px, reach, task.block_px)
+    name = Path(format_tile_name(TileName(task.slide.stem, *task.box_level0, downsample=task.downsample), "png"))
+    checkpoint = BlockCheckpoint.open(out / f".{name.stem}.blocks", task.key, (height, width))
+    with open_slide(task.slide) as slide:
+        stats = lab_stats(task.view) if config.pixel_forest and config.pixel_forest.colour != "rgb" else None
+        best, second = top_two_by_block(slide, task.box_level0, task.downsample, grid, probabilities, stats, checkpoint, on_block)
     classes_px = merge_small_regions(best, second, len(values), config.min_region_px)
     del best, second
-    name = Path(format_tile_name(TileName(slide_path.stem, *box_level0, downsample=downsample), "png"))
-    return _write_outputs(name, view, classes_px, values, classes, out)
+    written = _write_outputs(name, task.view, classes_px, values, classes, out)
+    checkpoint.remove()
+    return written
 
 
 def _read_queries(paths: list[Path]) -> tuple[list[Path], list[np.ndarray], dict[Path, str]]:

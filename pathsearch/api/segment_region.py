@@ -4,19 +4,24 @@ Each block is read with a margin of whole strides at least one patch (and the pi
 reach) wide, so every window over the block's core is whole and sits on the region's own stride grid;
 only the core is kept. The forest's Lab z-scores come from one overview of the region, so blocks
 agree. Memory: one padded block of working data plus 2 bytes per region pixel (the two likeliest
-classes, from which small regions are merged over the whole region at the end)."""
+classes, from which small regions are merged over the whole region at the end), kept in memory-mapped
+files beside the outputs so a killed run resumes at its first unfinished block."""
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from pathsearch.heads.pixels import LabStats
 from pathsearch.heads.segment import top_two
+from pathsearch.io.atomic import write_json
 from pathsearch.slide.base import Slide
 from pathsearch.slide.tiling import read_box
 
@@ -72,19 +77,60 @@ def overview(slide: Slide, box_level0: tuple[int, int, int, int], downsample: fl
     return read_box(slide, box_level0, max(downsample, max(w, h) / OVERVIEW_PX))
 
 
+@dataclass(frozen=True)
+class BlockCheckpoint:
+    """The two likeliest classes of every finished block, on disk. `key` names the run (parameters and
+    input fingerprints); a checkpoint left by any other run is discarded, not resumed."""
+
+    folder: Path
+    best: np.ndarray  # (H, W) uint8 memory maps
+    second: np.ndarray
+    done: set[int]
+    key: str
+
+    @classmethod
+    def open(cls, folder: Path, key: str, shape: tuple[int, int]) -> BlockCheckpoint:
+        try:
+            state = json.loads((folder / "done.json").read_text())
+            if state["key"] == key:
+                best, second = (np.lib.format.open_memmap(folder / f"{n}.npy", mode="r+") for n in ("best", "second"))
+                if best.shape == second.shape == shape:
+                    return cls(folder, best, second, set(state["done"]), key)
+        except (OSError, ValueError, KeyError):
+            pass
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        best, second = (np.lib.format.open_memmap(folder / f"{n}.npy", mode="w+", dtype=np.uint8, shape=shape) for n in ("best", "second"))
+        checkpoint = cls(folder, best, second, set(), key)
+        checkpoint.mark_done(None)
+        return checkpoint
+
+    def mark_done(self, block: int | None) -> None:
+        """The block's pixels reach the disk before it is listed, so a crash in between only redoes it."""
+        if block is not None:
+            self.best.flush()
+            self.second.flush()
+            self.done.add(block)
+        write_json(self.folder / "done.json", {"key": self.key, "done": sorted(self.done)})
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def top_two_by_block(
-    slide: Slide, box_level0: tuple[int, int, int, int], downsample: float, grid: RegionGrid,
-    block_probs: BlockProbs, stats: LabStats | None, on_block: Callable[[int, int], None] | None = None,
+    slide: Slide, box_level0: tuple[int, int, int, int], downsample: float, grid: RegionGrid, block_probs: BlockProbs,
+    stats: LabStats | None, checkpoint: BlockCheckpoint, on_block: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W) uint8 likeliest and next-likeliest class over the whole region."""
-    best = np.zeros((grid.height, grid.width), np.uint8)
-    second = np.zeros_like(best)
-    for done, core in enumerate(grid.cores(), start=1):
-        padded = grid.padded(core)
-        probs = block_probs(read_region_box(slide, box_level0, downsample, padded), stats)
-        x0, y0, x1, y1 = core
-        inner = probs[y0 - padded[1] : y1 - padded[1], x0 - padded[0] : x1 - padded[0]]
-        best[y0:y1, x0:x1], second[y0:y1, x0:x1] = top_two(inner)
+    """(H, W) uint8 likeliest and next-likeliest class over the whole region; blocks the checkpoint
+    already holds are not computed again."""
+    for index, core in enumerate(grid.cores()):
+        if index not in checkpoint.done:
+            padded = grid.padded(core)
+            probs = block_probs(read_region_box(slide, box_level0, downsample, padded), stats)
+            x0, y0, x1, y1 = core
+            inner = probs[y0 - padded[1] : y1 - padded[1], x0 - padded[0] : x1 - padded[0]]
+            checkpoint.best[y0:y1, x0:x1], checkpoint.second[y0:y1, x0:x1] = top_two(inner)
+            checkpoint.mark_done(index)
         if on_block is not None:
-            on_block(done, len(grid))
-    return best, second
+            on_block(index + 1, len(grid))
+    return checkpoint.best, checkpoint.second

@@ -32,7 +32,8 @@ class PixelForestConfig(BaseModel):
     # on GlaS that lifted the hardest images most (BENCHMARKS.md). "rgb" is the raw colour, 0-1.
     colour: PixelColour = "lab-standardised"
     pixels_per_image: int = Field(default=15000, ge=100, description="support pixels sampled per image")
-    trees: int = Field(default=60, ge=1)
+    # 30 trees: half the prediction time of 60 at the same gland Dice over 30 GlaS supports (session 18)
+    trees: int = Field(default=30, ge=1)
     min_samples_leaf: int = Field(default=5, ge=1)
     weight: float = Field(default=0.5, ge=0, le=1, description="share of the forest in the map it is averaged into")
     seed: int = 0
