@@ -1,5 +1,7 @@
 """Embedding: real loading paths with random-weight checkpoints, the texture encoder, bad input."""
 
+import multiprocessing
+import os
 
 import h5py
 import numpy as np
@@ -101,6 +103,31 @@ def test_slide_tiles_keep_coords(svs, tmp_path):
         assert f["features"].shape == (31, f.attrs["dim"])
         assert f["coords"].attrs["patch_size"] == 224
 
+
+def test_a_forked_loader_worker_opens_its_own_slide(svs, tmp_path):
+    """A handle inherited over fork shares its file offset with the parent's, so the worker must not use it."""
+    source = open_tile_source(tile_slide(svs, TileConfig(), tmp_path / "tiles").out_dir)
+    inherited = source.read_unit(0) and source._open()
+
+    def worker() -> None:
+        os._exit(0 if source._open() is not inherited and len(source.read_unit(0)) else 1)
+
+    process = multiprocessing.get_context("fork").Process(target=worker)
+    process.start()
+    process.join()
+    assert process.exitcode == 0 and source._open() is inherited
+
+
+def test_loader_workers_after_a_read_in_this_process_on_a_real_slide(tmp_path):
+    """The symptom on CMU-1-Small-Region: after one read here, two workers on the inherited handle
+    failed with 'Not a JPEG file' (tifffile decoding blocks for OpenSlide)."""
+    slide = real_data("slides/CMU-1-Small-Region.svs")
+    source = open_tile_source(tile_slide(slide, TileConfig(), tmp_path / "tiles").out_dir)
+    source.read_unit(0)
+    encoder = build_encoder("he-texture")
+    expected = embed_tiles(source, encoder, 16, workers=0)
+    for _ in range(2):
+        np.testing.assert_array_equal(embed_tiles(source, encoder, 16, workers=2), expected)
 
 def test_texture_encoder_on_real_crc_tiles(tmp_path):
     """Leave-one-out cosine 1-NN on 32 real CRC tiles; plain mean RGB scores 0.50 here."""

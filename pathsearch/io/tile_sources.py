@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import json
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ class SlideTiles:
     slide_mpp: float | None = None
     _slide: Slide | None = field(default=None, repr=False)
     _reads: TileReads | None = field(default=None, repr=False)
+    _opened_by: int = field(default=0, repr=False)  # pid
 
     def __len__(self) -> int:
         return len(self.coords)
@@ -69,8 +71,10 @@ class SlideTiles:
         return list(read_group(self._open(), self._plan(), u))
 
     def _open(self) -> Slide:
-        if self._slide is None:  # opened lazily: each DataLoader worker gets its own handle
-            self._slide = open_slide(self.slide_path, mpp=self.slide_mpp)
+        """Opened lazily, and again in each forked DataLoader worker: a handle inherited over fork shares
+        its file offset with the parent's, so tifffile's seek-then-read in two processes reads garbage."""
+        if self._slide is None or self._opened_by != os.getpid():
+            self._slide, self._opened_by = open_slide(self.slide_path, mpp=self.slide_mpp), os.getpid()
         return self._slide
 
     def _plan(self) -> TileReads:
