@@ -13,6 +13,7 @@ from pathsearch.errors import PathsearchError
 from pathsearch.eval.retrieval_metrics import sample_spread
 from pathsearch.eval.tile_retrieval import fold_ids, tile_metrics
 from pathsearch.io.features_h5 import read_features_h5, write_features_h5
+from pathsearch.sthlm.search import GenerativeSearch
 from tests.cli import assert_one_line_error, run_cli
 from tests.conftest import real_data
 
@@ -67,7 +68,10 @@ def test_tile_retrieval_json_and_an_exact_baseline(tmp_path):
     assert result["queries"] == 24 and result["breakdown"] == {f"class{i}": 6 for i in range(4)}
     metrics = {"precision@1", "precision@5", "mv@5", "map@5"}
     assert set(result["baseline"]) == metrics | {f"{m}_sd" for m in metrics}
-    assert set(result["sthlm"]) == {"N"} | metrics | {f"{m}_sd" for m in metrics | {"sample_spread"}} | {"sample_spread"}
+    chosen = {"sample_spread", "query_weight"}
+    assert set(result["sthlm"]) == {"N"} | metrics | chosen | {f"{m}_sd" for m in metrics | chosen}
+    assert set(result["control"]) == metrics | {"query_weight"} | {f"{m}_sd" for m in metrics | {"query_weight"}}
+    assert 0 < result["sthlm"]["query_weight"] <= 1 and 0 < result["control"]["query_weight"] <= 1
     assert [row["N"] for row in result["sweep"]] == [0, 2]
     # Plain k-NN by brute force over the same folds; the sweep's N=0 is the same search.
     data = read_features_h5(h5)
@@ -82,6 +86,23 @@ def test_tile_retrieval_json_and_an_exact_baseline(tmp_path):
     assert result["sweep"][0]["precision@1"] == pytest.approx(result["baseline"]["precision@1"])
     manifest = json.loads((tmp_path / "r.manifest.json").read_text())
     assert manifest["params"]["folds"] == 3 and manifest["params"]["seeds"] == 2
+
+
+def test_samples_pointing_away_get_the_plain_query_weight(tmp_path, monkeypatch):
+    """The query weight is chosen on a dev part of each fold's bank: a model whose samples point away
+    from the query must be blended out there, leaving STHLM exactly plain k-NN."""
+    h5 = tmp_path / "features.h5"
+    _labelled_features(h5)
+
+    def away(self, conditions, n):
+        return None if n == 0 or self.model is None else np.repeat(-conditions[:, None, :], max(n, 1), axis=1)
+
+    monkeypatch.setattr(GenerativeSearch, "probes", away)
+    result = evaluate_tile_retrieval(h5, samples=(5,), folds=3, seeds=1)
+    assert result["sthlm"]["query_weight"] == 1.0 and result["control"]["query_weight"] == 1.0
+    for metric in ("precision@1", "precision@5", "mv@5", "map@5"):
+        assert result["sthlm"][metric] == pytest.approx(result["baseline"][metric])
+        assert result["control"][metric] == pytest.approx(result["baseline"][metric])
 
 
 def test_unlabelled_features_are_refused(tmp_path):
