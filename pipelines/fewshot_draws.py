@@ -62,8 +62,12 @@ def main() -> None:
     parser.add_argument("--head", choices=["knn", "linear"], default="knn")
     args = parser.parse_args()
     accs = draw_accuracies(args.folder, args.shots, args.draws, tuple(args.samples), args.model, args.head, args.first_draw)
+    plain = np.array(accs[args.samples[0]])
     for n, values in accs.items():
-        print(f"N={n}: mean {np.mean(values):.3f} per draw {' '.join(f'{v:.3f}' for v in values)}")
+        v = np.array(values)
+        against = f", against N={args.samples[0]}: ahead {np.sum(v > plain)}, behind {np.sum(v < plain)}" if n != args.samples[0] else ""
+        print(f"N={n}: mean {v.mean():.3f}, median {np.median(v):.3f}, worst {v.min():.3f}{against}")
+        print(f"  per draw {' '.join(f'{x:.3f}' for x in v)}")
 
 
 if __name__ == "__main__":
