@@ -30,7 +30,7 @@ from pathsearch.io.atomic import write_json
 from pathsearch.io.features_h5 import read_features_h5
 from pathsearch.io.manifest import file_fingerprint, new_manifest
 from pathsearch.sthlm.model import ModelKind, SampleConfig
-from pathsearch.sthlm.pooling import PoolConfig, fuse, pooled_candidates
+from pathsearch.sthlm.pooling import PoolConfig, hits_by_query_weight
 from pathsearch.sthlm.search import GenerativeSearch
 from pathsearch.sthlm.train import PAIRS_PER_TILE, train_on_labels
 
@@ -142,11 +142,8 @@ def _dev_query_weight(
     model = train_on_labels(bank.vectors, list(labels[fit]), seed, kind=kind)
     search = GenerativeSearch(bank, model, sampling=SampleConfig(seed=seed))
     queries = bank.project(vectors[dev])
-    candidates = pooled_candidates(bank, queries, search.probes(queries, DEFAULT_SAMPLES), TOP_K, search.pooling)
-    map_at = {
-        w: tile_metrics(fuse(candidates, np.full(len(queries), w), min(TOP_K, len(bank)))[1], labels[fit], labels[dev])[f"map@{TOP_K}"].mean()
-        for w in QUERY_WEIGHTS
-    }
+    hits = hits_by_query_weight(bank, queries, search.probes(queries, DEFAULT_SAMPLES), TOP_K, search.pooling, QUERY_WEIGHTS)
+    map_at = {w: tile_metrics(rows, labels[fit], labels[dev])[f"map@{TOP_K}"].mean() for w, rows in hits.items()}
     return max(QUERY_WEIGHTS, key=lambda w: (map_at[w], w))
 
 

@@ -18,7 +18,7 @@ from pathsearch.choices import CHECK_EVERY, LONG_EPOCHS
 from pathsearch.eval.retrieval_metrics import Qrels, per_query, ranking_of
 from pathsearch.sthlm.model import ModelKind, STHLMModel
 from pathsearch.sthlm.pairs import Pairs
-from pathsearch.sthlm.pooling import PoolConfig, fuse, pooled_candidates
+from pathsearch.sthlm.pooling import PoolConfig, hits_by_query_weight
 from pathsearch.sthlm.search import GenerativeSearch
 from pathsearch.sthlm.train import EpochCallback, TrainConfig, train
 
@@ -70,10 +70,8 @@ def ndcg_by_query_weight(
     """Per-query NDCG@10 (in `dev.ids` order) with every query at each weight, all from one set of
     samples, so the weights differ only in how they fuse."""
     probes = search.probes(dev.conditions, n)
-    candidates = pooled_candidates(search.bank, dev.queries, probes, k, search.pooling)
     out = {}
-    for weight in weights:
-        _, hits = fuse(candidates, np.full(len(dev.ids), weight), min(k, len(search.bank)))
+    for weight, hits in hits_by_query_weight(search.bank, dev.queries, probes, k, search.pooling, weights).items():
         scores = per_query(ranking_of(dev.ids, hits, corpus_ids), dev.qrels)
         out[weight] = np.array([scores[q]["ndcg@10"] for q in dev.ids])
     return out

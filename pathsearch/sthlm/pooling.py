@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -52,6 +53,15 @@ def pooled_search(
     if inside is not None:
         weights[~inside] = config.outside_query_weight
     return fuse(pooled_candidates(bank, queries, samples, k, config), weights, min(k, len(bank)))
+
+
+def hits_by_query_weight(
+    bank: ReferenceBank, queries: np.ndarray, samples: np.ndarray, k: int, config: PoolConfig, weights: Sequence[float]
+) -> dict[float, np.ndarray]:
+    """(Q, k) hit rows with every query at each weight, all from one search of the samples: what a dev
+    choice of the weight compares."""
+    candidates = pooled_candidates(bank, queries, samples, k, config)
+    return {w: fuse(candidates, np.full(len(queries), w), min(k, len(bank)))[1] for w in weights}
 
 
 def pooled_candidates(
