@@ -184,7 +184,8 @@ def test_killed_run_resumes_without_duplicates_or_half_files(slides, serial, tmp
     run = _spawn(*args, start_new_session=True)  # its own process group: the local cluster dies with it
 
     def finished() -> list[Path]:
-        return sorted(p.parent for p in out.glob("*/manifest.json"))
+        # pathlib's glob matches dot-names too: a temp folder holds its manifest just before the rename.
+        return sorted(p.parent for p in out.glob("*/manifest.json") if not p.parent.name.startswith("."))
 
     _wait_for(finished, 180, "a first finished slide")
     os.killpg(run.pid, signal.SIGKILL)
