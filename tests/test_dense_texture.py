@@ -42,7 +42,7 @@ def test_colour_histograms_equal_the_window_crop():
         rows = np.flatnonzero((cells.row_of >= y0) & (cells.row_of < y1))
         cols = np.flatnonzero((cells.col_of >= x0) & (cells.col_of < x1))
         crop = rgb[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-        expected = texture._colour(crop, texture.rgb2hed(crop))
+        expected = texture._colour(crop, texture.hed_statistics(crop))
         np.testing.assert_allclose(got[i, 15:], expected[15:], rtol=1e-9, atol=1e-12)  # HSV, Lab, hue
         np.testing.assert_allclose(got[i, :6], expected[:6], rtol=1e-6, atol=1e-9)  # HED means and stds
         np.testing.assert_allclose(got[i, 6:15], expected[6:15], atol=2e-3)  # HED percentiles, 1024 bins

@@ -9,7 +9,8 @@ from skimage.color import rgb2hed as skimage_rgb2hed
 from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
 
 from pathsearch.encoders import texture
-from pathsearch.encoders.lbp import uniform_lbp
+from pathsearch.encoders.colour_pass import percentiles
+from pathsearch.encoders.lbp import uniform_lbp, uniform_lbp_histograms
 from pathsearch.encoders.registry import build_encoder
 
 
@@ -29,9 +30,46 @@ def test_lbp_equals_scikit_image(points, radius):
         np.testing.assert_array_equal(uniform_lbp(gray, points, radius), expected)
 
 
+def test_lbp_histograms_on_one_padding_equal_bincounts():
+    params = ((8, 1.0), (16, 2.0), (24, 3.0), (12, 1.5))
+    for rgb in _images():
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        expected = [np.bincount(local_binary_pattern(gray, p, r, method="uniform").astype(int).ravel(), minlength=p + 2) for p, r in params]
+        for got, want in zip(uniform_lbp_histograms(gray, params), expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
 def test_hed_equals_scikit_image():
     for rgb in _images():
         np.testing.assert_array_equal(texture.rgb2hed(rgb), skimage_rgb2hed(rgb))
+
+
+def test_hed_pass_equals_numpy_on_rgb2hed():
+    for rgb in _images():
+        hed = skimage_rgb2hed(rgb)
+        channels = hed.reshape(-1, 3)
+        got = texture.hed_statistics(rgb)
+        np.testing.assert_allclose(got.means, channels.mean(0), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(got.stds, channels.std(0), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(got.percentiles, np.percentile(channels, (10, 50, 90), axis=0).T, rtol=1e-12, atol=1e-15)
+        np.testing.assert_array_equal(got.stains[0], texture.stain_u8(hed[..., 0], texture._MAX_OD_HEMATOXYLIN))
+        np.testing.assert_array_equal(got.stains[1], texture.stain_u8(hed[..., 1], texture._MAX_OD_EOSIN))
+
+
+@pytest.mark.parametrize("n", [1, 2, 9, 1000, 5001])
+def test_percentiles_by_buckets_equal_numpy_exactly(n):
+    """Ties at the minimum (a clipped stain), repeated values, and spreads that crowd one bucket."""
+    rng = np.random.default_rng(n)
+    qs = np.array([0.0, 10.0, 33.3, 50.0, 90.0, 100.0])
+    samples = [
+        rng.normal(size=n),
+        np.maximum(rng.normal(size=n), 0),
+        rng.integers(0, 3, n).astype(np.float64),
+        np.concatenate([rng.normal(size=n), [1e9]]),  # one outlier: everything else in the first buckets
+        np.full(n, 0.25),
+    ]
+    for values in samples:
+        np.testing.assert_array_equal(percentiles(values, qs), np.percentile(values, qs))
 
 
 def test_colour_statistics_from_counts_equal_numpy():
@@ -44,7 +82,7 @@ def test_colour_statistics_from_counts_equal_numpy():
         expected += np.percentile(channels, (10, 50, 90), axis=0).ravel().tolist()
     hue = np.histogram(hsv[:, 0], bins=12, range=(0, 1), weights=hsv[:, 1])[0]
     expected += (hue / hue.sum()).tolist()
-    got = texture._colour(rgb, texture.rgb2hed(rgb))[15:]  # after the 15 HED statistics
+    got = texture._colour(rgb, texture.hed_statistics(rgb))[15:]  # after the 15 HED statistics
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 

@@ -4,6 +4,9 @@ GIL, so tiles run in parallel threads."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import cache
+
 import numba
 import numpy as np
 
@@ -23,26 +26,34 @@ def _fractions(extent: int, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 @numba.njit(cache=True, nogil=True)
-def _codes(padded: np.ndarray, pad: int, r0: np.ndarray, c0: np.ndarray, dr: np.ndarray, dc: np.ndarray, out: np.ndarray) -> None:
+def _codes(
+    padded: np.ndarray, pad: int, r0: np.ndarray, dr: np.ndarray, c0: np.ndarray, dc: np.ndarray, out: np.ndarray, hist: np.ndarray
+) -> None:
     """Point by point over the whole image, so the inner loop is branch-free and vectorises. An integral
-    offset has fraction 0, and 1 * a + 0 * b == a, so it takes the same path and still matches."""
+    offset has fraction 0, and 1 * a + 0 * b == a, so it takes the same path and still matches. A row's
+    lower horizontal interpolation is the next row's upper one (same pixels, same fractions), so each
+    is computed once and kept in a two-row buffer."""
     h, w = out.shape
     ones = np.zeros((h, w), np.uint8)
     changes = np.zeros((h, w), np.uint8)
     previous = np.zeros((h, w), np.uint8)
+    horizontal = np.empty((2, w))
     for i in range(r0.size):
         fxs = dc[i]
+        above = padded[pad + r0[i], pad + c0[i] :]
+        for c in range(w):
+            horizontal[0, c] = (1 - fxs[c]) * above[c] + fxs[c] * above[c + 1]
         for r in range(h):
             fy = dr[i, r]
-            above = padded[r + pad + r0[i], pad + c0[i] :]
+            top, bottom = horizontal[r % 2], horizontal[(r + 1) % 2]
             below = padded[r + pad + r0[i] + 1, pad + c0[i] :]
             centres = padded[r + pad, pad:]
             row_ones, row_changes, row_previous = ones[r], changes[r], previous[r]
             for c in range(w):
                 fx = fxs[c]
-                top = (1 - fx) * above[c] + fx * above[c + 1]
-                bottom = (1 - fx) * below[c] + fx * below[c + 1]
-                bit = np.uint8((1 - fy) * top + fy * bottom - centres[c] >= 0)
+                lower = (1 - fx) * below[c] + fx * below[c + 1]
+                bottom[c] = lower
+                bit = np.uint8((1 - fy) * top[c] + fy * lower - centres[c] >= 0)
                 row_ones[c] += bit
                 row_changes[c] += bit ^ row_previous[c]
                 row_previous[c] = bit
@@ -53,18 +64,38 @@ def _codes(padded: np.ndarray, pad: int, r0: np.ndarray, c0: np.ndarray, dr: np.
             # scikit-image counts changes between neighbouring points only, not across the wrap from the
             # last point to the first; the first point's "change" against the zero start comes off here.
             out[r, c] = ones[r, c] if changes[r, c] - first[r, c] <= 2 else r0.size + 1
+            hist[out[r, c]] += 1
+
+
+@cache
+def _sampling(points: int, radius: float, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per point: row floor offset, per-row fractions, column floor offset, per-column fractions."""
+    rps, cps = circle_offsets(points, radius)
+    r0, dr = _fractions(h, rps)
+    c0, dc = _fractions(w, cps)
+    return r0, np.ascontiguousarray(dr.T), c0, np.ascontiguousarray(dc.T)
+
+
+def _run(image_u8: np.ndarray, params: tuple[tuple[int, float], ...]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(codes, histogram) per (points, radius), on one zero-padded copy wide enough for the largest
+    radius (zeros outside, as scikit-image's constant mode with cval 0)."""
+    h, w = image_u8.shape
+    pad = int(np.ceil(max(radius for _, radius in params))) + 1
+    padded = np.zeros((h + 2 * pad, w + 2 * pad))
+    padded[pad : pad + h, pad : pad + w] = image_u8
+    for points, radius in params:
+        out = np.empty((h, w), np.uint8)
+        hist = np.zeros(points + 2, np.int64)
+        _codes(padded, pad, *_sampling(points, radius, h, w), out, hist)
+        yield out, hist
 
 
 def uniform_lbp(image_u8: np.ndarray, points: int, radius: float) -> np.ndarray:
     """(H, W) uint8 codes 0..points+1: the number of set bits for uniform patterns, points+1 otherwise."""
-    h, w = image_u8.shape
-    pad = int(np.ceil(radius)) + 1  # zeros outside, as scikit-image's constant mode with cval 0
-    padded = np.zeros((h + 2 * pad, w + 2 * pad))
-    padded[pad : pad + h, pad : pad + w] = image_u8
-    rps, cps = circle_offsets(points, radius)
-    r0, dr = _fractions(h, rps)
-    c0, dc = _fractions(w, cps)
-    dr, dc = np.ascontiguousarray(dr.T), np.ascontiguousarray(dc.T)
-    out = np.empty((h, w), np.uint8)
-    _codes(padded, pad, r0, c0, dr, dc, out)
-    return out
+    return next(_run(image_u8, ((points, radius),)))[0]
+
+
+def uniform_lbp_histograms(image_u8: np.ndarray, params: tuple[tuple[int, float], ...]) -> list[np.ndarray]:
+    """Code counts per (points, radius), as `np.bincount` of `uniform_lbp`'s codes, counted in the
+    compiled pass: the tile path needs no codes, and bincount held the GIL between encoder threads."""
+    return [hist for _, hist in _run(image_u8, params)]

@@ -6,14 +6,17 @@ import json
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
+import numba
 import numpy as np
 from skimage.color import hed_from_rgb
 from skimage.feature import graycomatrix
 from skimage.util import img_as_float
 
-from pathsearch.encoders.lbp import uniform_lbp
+from pathsearch.encoders.colour_pass import channel_counts, hed_pass
+from pathsearch.encoders.lbp import uniform_lbp_histograms
 
 TEXTURE_SIDE_PX = 224
 _PERCENTILES = (10, 50, 90)
@@ -43,16 +46,23 @@ _STATS_FILE = Path(__file__).with_name("he_texture_stats.json")
 def percentiles_from_counts(counts: np.ndarray, values: np.ndarray, qs: tuple[float, ...] = _PERCENTILES) -> np.ndarray:
     """(n, bins) histograms of exact `values` -> (n, len(qs)) percentiles, interpolated as numpy's
     default does between order statistics, with no sort."""
-    total = counts.sum(axis=1)
-    cumulative = np.cumsum(counts, axis=1)
-    out = np.empty((len(counts), len(qs)))
-    for j, q in enumerate(qs):
-        index = q / 100 * (total - 1)
-        below = np.floor(index)
-        low = values[(cumulative <= below[:, None]).sum(axis=1)]
-        high = values[(cumulative <= np.minimum(below + 1, total - 1)[:, None]).sum(axis=1)]
-        t = index - below
-        out[:, j] = np.where(t < 0.5, low + (high - low) * t, high - (high - low) * (1 - t))
+    return _percentiles_from_counts(np.ascontiguousarray(counts), values, np.array(qs, np.float64))
+
+
+@numba.njit(cache=True, nogil=True)
+def _percentiles_from_counts(counts: np.ndarray, values: np.ndarray, qs: np.ndarray) -> np.ndarray:
+    """Compiled: as a dozen small numpy calls per tile it held the GIL that the encoder threads share."""
+    out = np.empty((counts.shape[0], qs.size))
+    for i in range(counts.shape[0]):
+        cumulative = np.cumsum(counts[i])
+        total = cumulative[-1]
+        for j in range(qs.size):
+            index = qs[j] / 100 * (total - 1)
+            below = np.floor(index)
+            low = values[np.searchsorted(cumulative, below, side="right")]  # first bin past `below` values
+            high = values[np.searchsorted(cumulative, min(below + 1, total - 1), side="right")]
+            t = index - below
+            out[i, j] = low + (high - low) * t if t < 0.5 else high - (high - low) * (1 - t)
     return out
 
 
@@ -203,27 +213,29 @@ def _gabor(gray: np.ndarray) -> np.ndarray:
     return gabor_features(energy[None])[0]
 
 
-def _colour(rgb: np.ndarray, hed: np.ndarray) -> np.ndarray:
-    hed_t = np.ascontiguousarray(hed.reshape(-1, 3).T)
-    hed_feats = colour_features(hed_t.mean(1)[None], hed_t.std(1)[None], np.percentile(hed_t, _PERCENTILES, axis=1).T[None])
-    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL).reshape(-1, 3).T
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3).T
-    counts = np.stack([np.bincount(ch, minlength=256) for ch in (*hsv[1:], *lab)])[None]
-    hue = np.bincount(hue_bins(hsv[0]), weights=hsv[1] / 255.0, minlength=_HUE_BINS)[None]
+def _colour(rgb: np.ndarray, hed: HedStatistics) -> np.ndarray:
+    hed_feats = colour_features(hed.means[None], hed.stds[None], hed.percentiles[None])
+    counts, hue = channel_counts(
+        cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL), cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB), _HUE_BINS
+    )
+    counts, hue = counts[None], hue[None]
     return np.concatenate(
         [hed_feats, u8_channel_features(counts[:, :2]), u8_channel_features(counts[:, 2:]), hue_features(hue)], axis=1
     )[0]
 
 
 def _lbp(channel: np.ndarray) -> np.ndarray:
-    return lbp_features([np.bincount(uniform_lbp(channel, p, r).ravel(), minlength=p + 2)[None] for p, r in _LBP])[0]
+    return lbp_features([counts[None] for counts in uniform_lbp_histograms(channel, _LBP)])[0]
 
 
 def _nuclei(hematoxylin_u8: np.ndarray, gray: np.ndarray) -> list[float]:
+    """OpenCV calls, which release the GIL, where numpy's comparisons and means held it."""
     otsu, _ = cv2.threshold(hematoxylin_u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    nuclei = (hematoxylin_u8 > nuclei_threshold(otsu)).astype(np.uint8)
+    _, nuclei = cv2.threshold(hematoxylin_u8, nuclei_threshold(otsu), 1, cv2.THRESH_BINARY)
     _, _, stats, _ = cv2.connectedComponentsWithStats(nuclei)
-    return nuclei_features(float(nuclei.mean()), stats[1:, cv2.CC_STAT_AREA], float((gray > _EMPTY_GRAY_LEVEL).mean()))
+    areas = stats[1:, cv2.CC_STAT_AREA]  # every foreground pixel is in one component
+    empty = cv2.countNonZero(cv2.threshold(gray, _EMPTY_GRAY_LEVEL, 1, cv2.THRESH_BINARY)[1])
+    return nuclei_features(float(areas.sum() / gray.size), areas, float(empty / gray.size))
 
 
 def glcm_levels(gray: np.ndarray) -> np.ndarray:
@@ -251,6 +263,21 @@ def stain_u8(stain_od: np.ndarray, max_od: float) -> np.ndarray:
     return (np.clip(stain_od / max_od, 0.0, 1.0) * 255).astype(np.uint8)
 
 
+class HedStatistics(NamedTuple):
+    means: np.ndarray  # (3,) per stain channel of `rgb2hed`
+    stds: np.ndarray
+    percentiles: np.ndarray  # (3, len(_PERCENTILES))
+    stains: np.ndarray  # (2, H, W) haematoxylin and eosin as `stain_u8` images
+
+
+def hed_statistics(rgb: np.ndarray) -> HedStatistics:
+    """`rgb2hed`, its numpy mean/std/percentile per channel and the two stain images, in one
+    compiled pass (equal to within a float64 rounding of the 3x3 product)."""
+    max_od = np.array([_MAX_OD_HEMATOXYLIN, _MAX_OD_EOSIN])
+    qs = np.array(_PERCENTILES, np.float64)
+    return HedStatistics(*hed_pass(np.ascontiguousarray(rgb), _optical_density_lut(), hed_from_rgb, max_od, qs))
+
+
 def texture_tile(rgb: np.ndarray) -> np.ndarray:
     """The descriptor's pixel scale: every tile is read at 224 px, whatever its size."""
     if rgb.shape[:2] == (TEXTURE_SIDE_PX, TEXTURE_SIDE_PX):
@@ -262,9 +289,8 @@ def texture_features(rgb: np.ndarray) -> np.ndarray:
     """Raw (unstandardised) descriptor of one RGB uint8 tile, resized to 224 px."""
     rgb = texture_tile(rgb)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    hed = rgb2hed(rgb)
-    hematoxylin = stain_u8(hed[..., 0], _MAX_OD_HEMATOXYLIN)
-    eosin = stain_u8(hed[..., 1], _MAX_OD_EOSIN)
+    hed = hed_statistics(rgb)
+    hematoxylin, eosin = hed.stains
     parts = (_colour(rgb, hed), _lbp(gray), _lbp(eosin), _glcm(gray), _gabor(gray), _nuclei(hematoxylin, gray))
     return np.concatenate(parts).astype(np.float32)
 
