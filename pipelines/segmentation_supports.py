@@ -3,6 +3,10 @@ of a QuPath export, embedding each image's patch grid once, for the votes alone,
 alone, and the default (votes and forest averaged).
 
     python pipelines/segmentation_supports.py ../shared/data/segmentation/glas-dev --supports 30
+
+It also runs the choice among those arms as a nested leave-one-image-out protocol, from the same
+per-image scores: for each image, the arm is chosen on the supports and queries without it, then scored
+on it, with supports that never contain it. A choice counts only where it beats the default there.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ def dice_per_class(predicted: np.ndarray, truth: np.ndarray, values: list[int]) 
 def score_support(
     support: tuple[int, ...], images: list[np.ndarray], masks: list[np.ndarray], grids: list[tuple[np.ndarray, np.ndarray]],
     values: list[int], config: SegmentConfig,
-) -> dict[str, float]:
+) -> dict[str, dict[int, float]]:
+    """arm -> query image index -> Dice."""
     p = config.patch_px
     feats, labels = [], []
     for i in support:
@@ -72,9 +77,28 @@ def score_support(
         "default": [blend(v, f, forest_config.weight) for v, f in zip(default_votes, pixel, strict=True)],
     }
     return {
-        arm: float(np.mean([dice_per_class(class_map(m, config.min_region_px), masks[q], values) for m, q in zip(ms, queries, strict=True)]))
+        arm: {q: dice_per_class(class_map(m, config.min_region_px), masks[q], values) for m, q in zip(ms, queries, strict=True)}
         for arm, ms in maps.items()
     }
+
+
+def nested_choice(table: list[tuple[tuple[int, ...], dict[str, dict[int, float]]]], n_images: int) -> list[dict]:
+    """Per held-out image: the arm with the best mean Dice over supports without it, scored on the other
+    images only; then every arm's Dice on the held-out image over those same supports."""
+    folds = []
+    for held in range(n_images):
+        usable = [scores for support, scores in table if held not in support]
+        if not usable:
+            continue
+        inner = {arm: float(np.mean([np.mean([d for q, d in s[arm].items() if q != held]) for s in usable])) for arm in ARMS}
+        chosen = max(inner, key=inner.__getitem__)
+        folds.append({"held_out": held, "supports": len(usable), "inner": inner, "chosen": chosen,
+                      "held_out_dice": {arm: [s[arm][held] for s in usable] for arm in ARMS}})
+    return folds
+
+
+def summarise(values: list[float]) -> dict[str, float]:
+    return {"mean": float(np.mean(values)), "median": float(np.median(values)), "worst": float(np.min(values))}
 
 
 def main() -> None:
@@ -116,22 +140,38 @@ def main() -> None:
     if args.supports:
         rng = np.random.default_rng(args.seed)
         combos = [combos[i] for i in sorted(rng.choice(len(combos), min(args.supports, len(combos)), replace=False))]
-    rows = []
-    for support in track(combos, description="scoring supports"):
-        rows.append({"support": [stems[i] for i in support],
-                     **score_support(support, images, masks, grids, values, config)})
-    summary = {
-        arm: {
-            "mean": float(np.mean([r[arm] for r in rows])), "median": float(np.median([r[arm] for r in rows])),
-            "worst": float(np.min([r[arm] for r in rows])), "reaching_0.80": int(sum(r[arm] >= 0.80 for r in rows)),
-        }
-        for arm in ARMS
-    }
-    write_json(args.json, {"config": config.model_dump(), "supports": len(rows), "summary": summary, "rows": rows})
+    table = [(support, score_support(support, images, masks, grids, values, config))
+             for support in track(combos, description="scoring supports")]
+    rows = [{"support": [stems[i] for i in support],
+             **{arm: float(np.mean(list(per_query.values()))) for arm, per_query in scores.items()},
+             "per_image": {arm: {stems[q]: d for q, d in per_query.items()} for arm, per_query in scores.items()}}
+            for support, scores in table]
+    summary = {arm: {**summarise([r[arm] for r in rows]), "reaching_0.80": int(sum(r[arm] >= 0.80 for r in rows))} for arm in ARMS}
+    folds = nested_choice(table, len(images))
+    write_json(args.json, {"config": config.model_dump(), "supports": len(rows), "summary": summary, "rows": rows,
+                           "nested": [{**f, "held_out": stems[f["held_out"]]} for f in folds]})
     for arm, s in summary.items():
         print(f"{arm:>13}: mean {s['mean']:.3f}, median {s['median']:.3f}, worst {s['worst']:.3f}, "
               f"{s['reaching_0.80']}/{len(rows)} supports reach 0.80")
-    print(f"per support: {args.json}")
+    _print_nested(folds, stems)
+    print(f"per support and per image: {args.json}")
+
+
+def _print_nested(folds: list[dict], stems: list[str]) -> None:
+    print("\nnested leave-one-image-out: arm chosen without the image, then scored on it")
+    print("| held-out image | supports | chosen | chosen: mean / median / worst | default: mean |")
+    print("|---|---|---|---|---|")
+    for f in folds:
+        chosen, default = summarise(f["held_out_dice"][f["chosen"]]), summarise(f["held_out_dice"]["default"])
+        print(f"| {stems[f['held_out']]} | {f['supports']} | {f['chosen']} | "
+              f"{chosen['mean']:.3f} / {chosen['median']:.3f} / {chosen['worst']:.3f} | {default['mean']:.3f} |")
+    pooled = {
+        "chosen": [d for f in folds for d in f["held_out_dice"][f["chosen"]]],
+        "default": [d for f in folds for d in f["held_out_dice"]["default"]],
+    }
+    for arm, ds in pooled.items():
+        s = summarise(ds)
+        print(f"held-out, {arm}: mean {s['mean']:.3f}, median {s['median']:.3f}, worst {s['worst']:.3f} over {len(ds)} (image, support) pairs")
 
 
 if __name__ == "__main__":
