@@ -15,7 +15,3 @@ TissueMethod = Literal["otsu", "threshold", "none"]
 LONG_EPOCHS = 250
 RETRIEVAL_LR = 5e-3
 CHECK_EVERY = 25
-# ... and at most this many optimiser steps: a step's cost is its batch, whatever the epoch, and SciFact's
-# dev part (2 batches an epoch) takes 500. NFCorpus-sized qrels (18 batches an epoch) stop at 50 epochs,
-# 900 steps, instead of 250 epochs, 4,500 steps (BENCHMARKS.md, session 19).
-DEV_MAX_STEPS = 1000

@@ -11,15 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pathsearch.api.retrieval import retrieval_train_config
 from pathsearch.bank.bank import BankConfig, ReferenceBank
-from pathsearch.choices import CHECK_EVERY, DEV_MAX_STEPS, LONG_EPOCHS
 from pathsearch.eval.dev_choice import (
     QUERY_WEIGHTS,
     DevQueries,
     best_query_weight,
     carve_dev,
-    dev_epochs,
     ndcg_by_query_weight,
 )
 from pathsearch.eval.retrieval_data import load_retrieval_dataset
@@ -135,15 +132,6 @@ def test_dev_part_holds_out_whole_queries_reproducibly():
     assert set(fit).isdisjoint(dev) and set(fit) | set(dev) == set(qrels)
     assert all(dev[q] == qrels[q] for q in dev)  # every relevant document of a dev query stays with it
     assert carve_dev(qrels, 0.25, seed=3) == (fit, dev) and carve_dev(qrels, 0.25, seed=4)[1] != dev
-
-
-def test_dev_part_is_bounded_in_steps_not_epochs():
-    config = retrieval_train_config()  # batches of 256, at most 20 an epoch
-    assert dev_epochs(config, 386) == LONG_EPOCHS  # SciFact's fit part: 2 batches an epoch, 500 steps
-    assert dev_epochs(config, 4610) == 50  # NFCorpus-sized: 18 batches an epoch, 900 steps
-    assert dev_epochs(config, 10**6) * config.max_batches_per_epoch <= DEV_MAX_STEPS
-    many_batches = config.model_copy(update={"max_batches_per_epoch": 100})
-    assert dev_epochs(many_batches, 10**6) == CHECK_EVERY  # never less than one check of the dev queries
 
 
 def test_query_weight_follows_whether_the_training_answers_help():

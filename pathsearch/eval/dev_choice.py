@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pathsearch.choices import CHECK_EVERY, DEV_MAX_STEPS, LONG_EPOCHS
+from pathsearch.choices import CHECK_EVERY, LONG_EPOCHS
 from pathsearch.eval.retrieval_metrics import Qrels, per_query, ranking_of
 from pathsearch.sthlm.model import ModelKind, STHLMModel
 from pathsearch.sthlm.pairs import Pairs
@@ -101,9 +101,10 @@ def fixed_length(config: TrainConfig, epochs: int) -> TrainConfig:
 
 
 def dev_epochs(config: TrainConfig, n_pairs: int, longest: int = LONG_EPOCHS) -> int:
-    """`longest`, or the whole checks that fit in DEV_MAX_STEPS optimiser steps at `config`'s batches."""
+    """`longest`, or fewer where that would exceed the batches `config` allows at most (max_epochs full
+    epochs), so large qrels cost no more than they did under early stopping."""
     batches = -(-min(n_pairs, config.batch_size * config.max_batches_per_epoch) // config.batch_size)
-    return max(CHECK_EVERY, min(longest, DEV_MAX_STEPS // batches // CHECK_EVERY * CHECK_EVERY))
+    return max(CHECK_EVERY, min(longest, config.max_epochs * config.max_batches_per_epoch // batches))
 
 
 def choose_on_dev(
