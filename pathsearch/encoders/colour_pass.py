@@ -57,6 +57,12 @@ def order_statistics(values: np.ndarray, ranks: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
+def _linear(low: float, high: float, t: float) -> float:
+    """numpy's two-sided interpolation between neighbouring order statistics."""
+    return low + (high - low) * t if t < 0.5 else high - (high - low) * (1 - t)
+
+
+@numba.njit(cache=True, nogil=True)
 def percentiles(values: np.ndarray, qs: np.ndarray) -> np.ndarray:
     """numpy's default (linear) percentile, its index arithmetic and its two-sided interpolation."""
     n = values.size
@@ -69,8 +75,24 @@ def percentiles(values: np.ndarray, qs: np.ndarray) -> np.ndarray:
     picked = order_statistics(values, ranks)
     out = np.empty(qs.size)
     for j in range(qs.size):
-        low, high, t = picked[2 * j], picked[2 * j + 1], index[j] - below[j]
-        out[j] = low + (high - low) * t if t < 0.5 else high - (high - low) * (1 - t)
+        out[j] = _linear(picked[2 * j], picked[2 * j + 1], index[j] - below[j])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def percentiles_from_counts(counts: np.ndarray, values: np.ndarray, qs: np.ndarray) -> np.ndarray:
+    """(n, bins) histograms of exact `values` -> (n, len(qs)) percentiles, as `percentiles` gives on
+    the values the counts stand for, with no sort."""
+    out = np.empty((counts.shape[0], qs.size))
+    for i in range(counts.shape[0]):
+        cumulative = np.cumsum(counts[i])
+        total = cumulative[-1]
+        for j in range(qs.size):
+            index = qs[j] / 100 * (total - 1)
+            below = np.floor(index)
+            low = values[np.searchsorted(cumulative, below, side="right")]  # first bin past `below` values
+            high = values[np.searchsorted(cumulative, min(below + 1, total - 1), side="right")]
+            out[i, j] = _linear(low, high, index - below)
     return out
 
 

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 import cv2
-import numba
 import numpy as np
 from skimage.color import hed_from_rgb
 from skimage.feature import graycomatrix
 from skimage.util import img_as_float
 
-from pathsearch.encoders.colour_pass import channel_counts, hed_pass
+from pathsearch.encoders import colour_pass
 from pathsearch.encoders.lbp import uniform_lbp_histograms
 
 TEXTURE_SIDE_PX = 224
@@ -30,6 +29,8 @@ _GABOR_THETAS = tuple(np.arange(4) * np.pi / 4)
 # rgb2hed optical densities that saturate the 8-bit stain images; dense nuclei sit near the top.
 _MAX_OD_HEMATOXYLIN = 0.15
 _MAX_OD_EOSIN = 0.10
+_STAIN_MAX_OD = np.array([_MAX_OD_HEMATOXYLIN, _MAX_OD_EOSIN])
+_PERCENTILES_F64 = np.array(_PERCENTILES, np.float64)
 _MIN_NUCLEUS_LEVEL = 60  # floor for Otsu on the 8-bit haematoxylin image, so a tile without nuclei
 # does not have its background noise split into "nuclei"
 _MIN_NUCLEUS_PX = 4  # at 0.5 um/px, 1 um^2: smaller blobs are noise
@@ -44,25 +45,9 @@ _STATS_FILE = Path(__file__).with_name("he_texture_stats.json")
 
 def percentiles_from_counts(counts: np.ndarray, values: np.ndarray, qs: tuple[float, ...] = _PERCENTILES) -> np.ndarray:
     """(n, bins) histograms of exact `values` -> (n, len(qs)) percentiles, interpolated as numpy's
-    default does between order statistics, with no sort."""
-    return _percentiles_from_counts(np.ascontiguousarray(counts), values, np.array(qs, np.float64))
-
-
-@numba.njit(cache=True, nogil=True)
-def _percentiles_from_counts(counts: np.ndarray, values: np.ndarray, qs: np.ndarray) -> np.ndarray:
-    """Compiled: as a dozen small numpy calls per tile it held the GIL that the encoder threads share."""
-    out = np.empty((counts.shape[0], qs.size))
-    for i in range(counts.shape[0]):
-        cumulative = np.cumsum(counts[i])
-        total = cumulative[-1]
-        for j in range(qs.size):
-            index = qs[j] / 100 * (total - 1)
-            below = np.floor(index)
-            low = values[np.searchsorted(cumulative, below, side="right")]  # first bin past `below` values
-            high = values[np.searchsorted(cumulative, min(below + 1, total - 1), side="right")]
-            t = index - below
-            out[i, j] = low + (high - low) * t if t < 0.5 else high - (high - low) * (1 - t)
-    return out
+    default does between order statistics; compiled, since as small numpy calls it held the GIL that
+    the encoder threads share."""
+    return colour_pass.percentiles_from_counts(np.ascontiguousarray(counts), values, np.array(qs, np.float64))
 
 
 def colour_features(means: np.ndarray, stds: np.ndarray, pcts: np.ndarray) -> np.ndarray:
@@ -216,7 +201,7 @@ def _gabor(gray: np.ndarray) -> np.ndarray:
 
 def _colour(rgb: np.ndarray, hed: HedStatistics) -> np.ndarray:
     hed_feats = colour_features(hed.means[None], hed.stds[None], hed.percentiles[None])
-    counts, hue = channel_counts(
+    counts, hue = colour_pass.channel_counts(
         cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL), cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB), _HUE_BINS
     )
     counts, hue = counts[None], hue[None]
@@ -274,9 +259,9 @@ class HedStatistics(NamedTuple):
 def hed_statistics(rgb: np.ndarray) -> HedStatistics:
     """`rgb2hed`, its numpy mean/std/percentile per channel and the two stain images, in one
     compiled pass (equal to within a float64 rounding of the 3x3 product)."""
-    max_od = np.array([_MAX_OD_HEMATOXYLIN, _MAX_OD_EOSIN])
-    qs = np.array(_PERCENTILES, np.float64)
-    return HedStatistics(*hed_pass(np.ascontiguousarray(rgb), _optical_density_lut(), hed_from_rgb, max_od, qs))
+    return HedStatistics(
+        *colour_pass.hed_pass(np.ascontiguousarray(rgb), _optical_density_lut(), hed_from_rgb, _STAIN_MAX_OD, _PERCENTILES_F64)
+    )
 
 
 def texture_tile(rgb: np.ndarray) -> np.ndarray:
