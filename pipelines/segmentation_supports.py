@@ -6,7 +6,7 @@ alone, and the default (votes and forest averaged).
 
 It also runs the choice among those arms as a nested leave-one-image-out protocol, from the same
 per-image scores: for each image, the arm is chosen on the supports and queries without it, then scored
-on it, with supports that never contain it. A choice counts only where it beats the default there.
+on it, with supports that never contain it; the default's score on the same pairs is printed beside it.
 """
 
 from __future__ import annotations
