@@ -12,6 +12,7 @@ from pathsearch.sthlm.hyperlinear import HyperLinear
 from pathsearch.sthlm.model import SampleConfig
 from pathsearch.sthlm.pairs import Pairs, label_pairs, qrel_pairs, text_pairs
 from pathsearch.sthlm.train import TrainConfig, train
+from pathsearch.sthlm.velocity import NetConfig, VelocityNet
 
 MODE_DEG = 60.0
 
@@ -102,6 +103,42 @@ def test_hyperlinear_starts_as_its_base_layer_and_depends_on_condition():
     out = layer(x, h)
     assert not torch.allclose(out, layer.base(x))
     assert not torch.allclose(out[0], layer(x, h.flip(0))[0])  # weights follow the condition
+
+
+def _trained_like_net() -> VelocityNet:
+    """A velocity net with every weight random (the LoRA start would zero the corrections under test)."""
+    torch.manual_seed(0)
+    net = VelocityNet(NetConfig(dim=12, cond_dim=10, width=16, depth=2, rank=3, hyper_dim=8))
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    return net
+
+
+def test_one_sample_path_equals_the_factor_path_in_values_and_gradients():
+    """Training (one sample per condition) contracts through the hypernetwork's weights; sampling
+    builds per-condition factors. Both must be the same function with the same gradients."""
+    net = _trained_like_net()
+    x, t, c = torch.randn(7, 1, 12), torch.rand(7), torch.randn(7, 10)
+    drop = torch.arange(7) < 2  # some null conditions, so every parameter gets a gradient
+
+    def run(rows: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        net.zero_grad()
+        cond_h, cond_x = net.condition(c, drop)
+        out = net(x, t, (cond_h, cond_x)) if rows else net.velocity(x, cond_x, net.layer_factors(cond_h, t))
+        out.square().sum().backward()
+        return out.detach(), [p.grad.clone() for p in net.parameters()]
+
+    (rows_out, rows_grads), (factor_out, factor_grads) = run(True), run(False)
+    torch.testing.assert_close(rows_out, factor_out, rtol=1e-5, atol=1e-5)
+    for g_rows, g_factors in zip(rows_grads, factor_grads, strict=True):
+        torch.testing.assert_close(g_rows, g_factors, rtol=1e-4, atol=1e-4)
+
+
+def test_the_origin_is_the_network_read_at_zero():
+    """The control reads the network at x=0 without computing the first layer's zero products."""
+    net = _trained_like_net()
+    cond, t = net.condition(torch.randn(5, 10)), torch.zeros(5)
+    torch.testing.assert_close(net(None, t, cond), net(torch.zeros(5, 1, 12), t, cond))
 
 
 def test_pair_builders():

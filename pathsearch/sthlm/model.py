@@ -108,7 +108,7 @@ class STHLMModel:
     def predict(self, cond: np.ndarray) -> np.ndarray:
         """The control's deterministic c -> x map: the same network read at x=0, t=0."""
         c = torch.as_tensor(np.asarray(cond, dtype=np.float32))
-        y = self.net(torch.zeros(len(c), 1, self.net.config.dim), torch.zeros(len(c)), self.net.condition(c))
+        y = self.net(None, torch.zeros(len(c)), self.net.condition(c))
         return _unit(self.from_data(y, c))[:, 0].numpy()
 
 

@@ -54,7 +54,7 @@ class TrainReport:
 
 
 EpochCallback = Callable[[int, float, float], None]
-CheckpointCallback = Callable[[int, STHLMModel], None]
+CheckpointCallback = Callable[[int, STHLMModel], bool]  # True: stop training here
 
 
 def train(
@@ -67,7 +67,7 @@ def train(
     """Train a flow (STHLM) or control model; keeps the weights of the best validation epoch.
 
     `on_checkpoint(epoch, model)` sees the model in eval mode after every epoch, for criteria the
-    validation loss cannot express (retrieval on held-out queries)."""
+    validation loss cannot express (retrieval on held-out queries), and may end training there."""
     config = config or TrainConfig()
     torch.manual_seed(config.seed)
     start = time.perf_counter()
@@ -110,15 +110,14 @@ def train(
             net.eval()
             if val is not None:
                 val_hist.append(_loss(model, *val).item())
-            if on_checkpoint is not None:
-                on_checkpoint(epoch, model)
+            stop = on_checkpoint is not None and on_checkpoint(epoch, model)
             net.train()
         score = val_hist[-1] if val is not None else train_hist[-1]
         if score < best:
             best, best_epoch, best_state = score, epoch, copy.deepcopy(net.state_dict())
         if on_epoch is not None:
             on_epoch(epoch, train_hist[-1], score)
-        if epoch - best_epoch >= config.patience:
+        if stop or epoch - best_epoch >= config.patience:
             break
     net.load_state_dict(best_state)
     net.eval()
@@ -145,27 +144,29 @@ def train_on_labels(
     return model
 
 
-Draws = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+Draws = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]
 
 
 def _draws(
     model: STHLMModel, c: torch.Tensor, x: torch.Tensor, config: TrainConfig, gen: torch.Generator, training: bool
 ) -> Draws:
     """(condition, dropped, x_t, t, target) for one batch; the target is the velocity or x1 (as the model
-    predicts), or x for the control."""
+    predicts), or x for the control, which reads the network at the origin (x_t None) and t=0."""
     y1 = model.to_data(x, c)
     n = len(c)
     drop = torch.rand(n, generator=gen) < (config.cond_dropout if training else 0.0)
     if model.kind == "control":
-        return c, torch.zeros(n, dtype=torch.bool), torch.zeros_like(y1), torch.zeros(n), y1
+        return c, torch.zeros(n, dtype=torch.bool), None, torch.zeros(n), y1
     y0 = torch.randn(y1.shape, generator=gen) * model.noise_scale
     t = torch.rand(n, generator=gen)
     yt = (1 - t[:, None]) * y0 + t[:, None] * y1
     return c, drop, yt, t, (y1 if model.predict_target == "x1" else y1 - y0)
 
 
-def _loss(model: STHLMModel, c: torch.Tensor, drop: torch.Tensor, yt: torch.Tensor, t: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    pred = model.net(yt[:, None, :], t, model.net.condition(c, drop))[:, 0]
+def _loss(
+    model: STHLMModel, c: torch.Tensor, drop: torch.Tensor, yt: torch.Tensor | None, t: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    pred = model.net(None if yt is None else yt[:, None, :], t, model.net.condition(c, drop))[:, 0]
     return torch.nn.functional.mse_loss(pred, target)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,16 +59,31 @@ class VelocityNet(nn.Module):
 
     def layer_factors(self, cond_h: torch.Tensor, t: torch.Tensor) -> list[Factors]:
         """Every layer's low-rank factors for conditions cond_h (B, hyper_dim) at times t (B,)."""
-        h = nn.functional.silu(cond_h + self.time_mlp(t))
-        return [layer.factors(h) for layer in (self.x_in, *self.blocks, self.out)]
+        h = self._hyper_input(cond_h, t)
+        return [layer.factors(h) for layer in self._layers()]
 
-    def velocity(self, x: torch.Tensor, cond_x: torch.Tensor, factors: list[Factors]) -> torch.Tensor:
-        z = self.x_in.apply(x, factors[0]) + cond_x[:, None, :]
-        for norm, block, f in zip(self.norms[:-1], self.blocks, factors[1:-1], strict=True):
-            z = z + block.apply(nn.functional.silu(norm(z)), f)
-        return self.out.apply(nn.functional.silu(self.norms[-1](z)), factors[-1])
+    def velocity(
+        self, x: torch.Tensor | None, cond_x: torch.Tensor, weights: Sequence[Factors | torch.Tensor]
+    ) -> torch.Tensor:
+        """`weights`: per layer, its factors, or the hypernetwork's input h (`HyperLinear.apply`).
+        x None is the origin, where the control reads the network: the first layer is its bias there."""
+        first = self.x_in.base.bias if x is None else self.x_in.apply(x, weights[0])
+        z = first + cond_x[:, None, :]
+        for norm, block, w in zip(self.norms[:-1], self.blocks, weights[1:-1], strict=True):
+            z = z + block.apply(nn.functional.silu(norm(z)), w)
+        return self.out.apply(nn.functional.silu(self.norms[-1](z)), weights[-1])
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """x: (Q, N, dim); t: (Q,); cond from `condition`. Returns the velocity, shaped like x."""
+    def forward(self, x: torch.Tensor | None, t: torch.Tensor, cond: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """x: (Q, N, dim), or None for the origin (one sample); t: (Q,); cond from `condition`.
+        Returns the velocity, shaped like x."""
         cond_h, cond_x = cond
-        return self.velocity(x, cond_x, self.layer_factors(cond_h, t))
+        if x is not None and x.shape[1] > 1:
+            return self.velocity(x, cond_x, self.layer_factors(cond_h, t))
+        # One sample per condition (every training step): factors would be built for a single use.
+        return self.velocity(x, cond_x, [self._hyper_input(cond_h, t)] * (len(self.blocks) + 2))
+
+    def _hyper_input(self, cond_h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return nn.functional.silu(cond_h + self.time_mlp(t))
+
+    def _layers(self) -> tuple[HyperLinear, ...]:
+        return (self.x_in, *self.blocks, self.out)
