@@ -15,5 +15,3 @@ TissueMethod = Literal["otsu", "threshold", "none"]
 LONG_EPOCHS = 250
 RETRIEVAL_LR = 5e-3
 CHECK_EVERY = 25
-# The dev part stops this many epochs after its best check (BENCHMARKS.md, session 20).
-DEV_PATIENCE = 100

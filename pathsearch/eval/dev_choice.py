@@ -10,11 +10,11 @@ searched exactly as the evaluated queries will be, settles both before the evalu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from pathsearch.choices import CHECK_EVERY, DEV_PATIENCE, LONG_EPOCHS
+from pathsearch.choices import CHECK_EVERY, LONG_EPOCHS
 from pathsearch.eval.retrieval_metrics import Qrels, per_query, ranking_of
 from pathsearch.sthlm.model import ModelKind, STHLMModel
 from pathsearch.sthlm.pairs import Pairs
@@ -45,7 +45,6 @@ class DevChoice:
     epochs: int
     query_weight: float  # queries the support gate lets through; the others get plain search
     ndcg: float
-    trained_epochs: int = 0  # how far the dev part ran before it stopped
 
     def pooling(self, base: PoolConfig) -> PoolConfig:
         return base.model_copy(update={"query_weight": self.query_weight, "outside_query_weight": PLAIN})
@@ -120,24 +119,19 @@ def choose_on_dev(
     epochs: int,
     on_epoch: EpochCallback | None = None,
 ) -> DevChoice:
-    """Train up to `epochs` (`dev_epochs`) on `pairs`, searching the dev queries every CHECK_EVERY epochs:
-    the best (epochs, query weight). Ties go to the shorter training. The dev part stops once DEV_PATIENCE
-    epochs have passed without a better check: the cosine schedule is set for `epochs`, so every check
-    before the stop is what the full run would have seen."""
+    """Train `epochs` (`dev_epochs`) on `pairs`, searching the dev queries every CHECK_EVERY epochs: the
+    best (epochs, query weight). Ties go to the shorter training."""
     best = DevChoice(0, search.pooling.query_weight, -1.0)
     inside = search.gate.inside(dev.conditions) if search.gate is not None else np.ones(len(dev.ids), dtype=bool)
-    trained = 0
 
-    def check(epoch: int, model: STHLMModel) -> bool:
-        nonlocal best, trained
-        trained = epoch + 1
-        if trained % CHECK_EVERY:
-            return False
+    def check(epoch: int, model: STHLMModel) -> None:
+        nonlocal best
+        if (epoch + 1) % CHECK_EVERY:
+            return
         search.model = model
         weight, ndcg = best_query_weight(ndcg_by_query_weight(search, dev, corpus_ids, n, k), inside, dev.seen)
         if ndcg > best.ndcg:
-            best = DevChoice(trained, weight, ndcg)
-        return trained - best.epochs >= DEV_PATIENCE
+            best = DevChoice(epoch + 1, weight, ndcg)
 
     train(pairs, kind, fixed_length(config, epochs), on_epoch, check)
-    return replace(best, trained_epochs=trained)
+    return best

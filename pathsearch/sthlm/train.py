@@ -54,7 +54,7 @@ class TrainReport:
 
 
 EpochCallback = Callable[[int, float, float], None]
-CheckpointCallback = Callable[[int, STHLMModel], bool]  # True: stop training here
+CheckpointCallback = Callable[[int, STHLMModel], None]
 
 
 def train(
@@ -67,7 +67,7 @@ def train(
     """Train a flow (STHLM) or control model; keeps the weights of the best validation epoch.
 
     `on_checkpoint(epoch, model)` sees the model in eval mode after every epoch, for criteria the
-    validation loss cannot express (retrieval on held-out queries), and may end training there."""
+    validation loss cannot express (retrieval on held-out queries)."""
     config = config or TrainConfig()
     torch.manual_seed(config.seed)
     start = time.perf_counter()
@@ -110,14 +110,15 @@ def train(
             net.eval()
             if val is not None:
                 val_hist.append(_loss(model, *val).item())
-            stop = on_checkpoint is not None and on_checkpoint(epoch, model)
+            if on_checkpoint is not None:
+                on_checkpoint(epoch, model)
             net.train()
         score = val_hist[-1] if val is not None else train_hist[-1]
         if score < best:
             best, best_epoch, best_state = score, epoch, copy.deepcopy(net.state_dict())
         if on_epoch is not None:
             on_epoch(epoch, train_hist[-1], score)
-        if stop or epoch - best_epoch >= config.patience:
+        if epoch - best_epoch >= config.patience:
             break
     net.load_state_dict(best_state)
     net.eval()
