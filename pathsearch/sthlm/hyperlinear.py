@@ -42,8 +42,8 @@ class HyperLinear(nn.Module):
 
     def apply_rows(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """x: (Q, in), h: (Q, hyper_dim). The same y, contracted through the hypernetwork's weights as
-        plain matrix products: no (Q, in, r) factors are built, which a training step spends a third
-        of its time writing, reading and differentiating."""
+        plain matrix products: no (Q, in, r) factors are built, whose writing, reading and gradients
+        cost a training step a fifth to a quarter of its time (benchmarks/bench_train_step.py)."""
         q, rank, hyper_dim = len(x), self.rank, h.shape[1]
         w_a = self.hyper_a.weight.view(self.in_features, rank * hyper_dim)
         xa = ((x @ w_a).view(q, rank, hyper_dim) * h[:, None, :]).sum(-1) + x @ self.hyper_a.bias.view(-1, rank)

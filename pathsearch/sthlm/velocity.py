@@ -60,7 +60,7 @@ class VelocityNet(nn.Module):
     def layer_factors(self, cond_h: torch.Tensor, t: torch.Tensor) -> list[Factors]:
         """Every layer's low-rank factors for conditions cond_h (B, hyper_dim) at times t (B,)."""
         h = self._hyper_input(cond_h, t)
-        return [layer.factors(h) for layer in self._layers()]
+        return [layer.factors(h) for layer in (self.x_in, *self.blocks, self.out)]
 
     def velocity(
         self, x: torch.Tensor | None, cond_x: torch.Tensor, weights: Sequence[Factors | torch.Tensor]
@@ -84,6 +84,3 @@ class VelocityNet(nn.Module):
 
     def _hyper_input(self, cond_h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return nn.functional.silu(cond_h + self.time_mlp(t))
-
-    def _layers(self) -> tuple[HyperLinear, ...]:
-        return (self.x_in, *self.blocks, self.out)
