@@ -30,12 +30,13 @@ from tests.conftest import REPO, real_data
 ARM_KEYS = {"ndcg@10", "recall@100", "mrr@10", "ms_per_query"}
 
 
-def _write_dataset(root: Path, n_docs: int = 300, n_queries: int = 120, dim: int = 16) -> Path:
-    """Each query's relevant document is a fixed rotation of it: learnable, yet not its nearest neighbour."""
+def _write_dataset(root: Path, n_docs: int = 300, n_queries: int = 120, dim: int = 16, rotate: bool = True) -> Path:
+    """Each query's relevant document is a fixed rotation of it: learnable, yet not its nearest neighbour.
+    Unrotated, it is the nearest neighbour, and plain search cannot be beaten."""
     rng = np.random.default_rng(0)
     corpus = rng.normal(size=(n_docs, dim)).astype(np.float32)
     corpus /= np.linalg.norm(corpus, axis=1, keepdims=True)
-    rotation = np.linalg.qr(rng.normal(size=(dim, dim)))[0].astype(np.float32)
+    rotation = np.linalg.qr(rng.normal(size=(dim, dim)))[0].astype(np.float32) if rotate else np.eye(dim, dtype=np.float32)
     targets = rng.integers(0, n_docs, n_queries)
     queries = corpus[targets] @ rotation.T + 0.05 * rng.normal(size=(n_queries, dim)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
@@ -89,6 +90,25 @@ def test_json_has_exactly_the_documented_keys_and_an_exact_baseline(tmp_path):
         assert result["baseline"][metric] == pytest.approx(value)
         assert result["sweep"][0][metric] == pytest.approx(value)
     assert "ndcg@10" in proc.stdout and "baseline" in proc.stdout  # the readable table
+
+
+def test_an_arm_whose_dev_part_chose_plain_search_is_not_retrained(tmp_path):
+    """Its ranking is plain search's whatever more training does, so the dev model stands in (for the
+    sample spread) instead of a final model trained and never used."""
+    root = _write_dataset(tmp_path / "ds", rotate=False)
+    out = tmp_path / "r.json"
+    proc = run_cli("eval", "retrieval", root, "--samples", "0,10", "--max-epochs", "25", "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("plain search chosen, so no retraining") == 2, proc.stderr
+    manifest = json.loads((tmp_path / "r.manifest.json").read_text())
+    for arm in ("sthlm", "control"):
+        chosen = manifest["chosen_on_dev"][arm]
+        assert chosen["query_weight_inside_gate"] == 1.0
+        assert chosen["final_model"] == "the dev model (plain search chosen)"
+    result = json.loads(out.read_text())
+    assert result["baseline"]["ndcg@10"] > 0.9
+    assert result["sthlm"]["ndcg@10"] == result["control"]["ndcg@10"] == result["baseline"]["ndcg@10"]
+    assert 0.0 < result["sthlm"]["sample_spread"] <= 1.0
 
 
 def test_bad_datasets_and_options_fail_in_one_line(tmp_path):

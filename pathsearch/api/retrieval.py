@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,8 @@ from pathsearch.eval.retrieval_metrics import Qrels, mean_metrics, per_query, ra
 from pathsearch.io.atomic import write_json
 from pathsearch.io.manifest import file_fingerprint, new_manifest
 from pathsearch.sthlm.gate import fit_support_gate
-from pathsearch.sthlm.model import STHLMModel
-from pathsearch.sthlm.pairs import qrel_pairs
+from pathsearch.sthlm.model import ModelKind, STHLMModel
+from pathsearch.sthlm.pairs import Pairs, qrel_pairs
 from pathsearch.sthlm.pooling import PoolConfig
 from pathsearch.sthlm.search import GenerativeSearch
 from pathsearch.sthlm.train import EpochCallback, TrainConfig, train
@@ -37,6 +38,18 @@ from pathsearch.sthlm.train import EpochCallback, TrainConfig, train
 TrainingProgress = Callable[[str, int], EpochCallback]  # (arm, epochs at most) -> per-epoch callback
 DEFAULT_SAMPLES = 10
 SEARCH_K = 100
+ARM_KINDS: tuple[tuple[str, ModelKind], ...] = (("sthlm", "flow"), ("control", "control"))
+
+
+@dataclass(frozen=True)
+class ArmPlan:
+    """How a learned arm's final model comes about, and how it is fused with the plain query."""
+
+    config: TrainConfig  # training on every training pair
+    pooling: PoolConfig
+    # Already final: the dev part chose plain search, whose ranking no further training changes. Kept
+    # (the dev model at the chosen length) for the sample spread, instead of training a model unused.
+    ready: STHLMModel | None = None
 
 
 def evaluate_retrieval(
@@ -76,11 +89,8 @@ def evaluate_retrieval(
         raise PathsearchError(f"split '{train_split}' gives no (query, relevant document) pairs to train on")
     gate = fit_support_gate(pairs)  # shared by both arms: the control is fused exactly as STHLM is
     arms = _choose_on_dev(data, bank, queries, conditions, train_qrels, config, longest_epochs, on_epoch, on_choice)
-    (flow_config, flow_pool), (control_config, control_pool) = arms["sthlm"], arms["control"]
-    flow, _ = train(pairs, "flow", flow_config, on_epoch("sthlm", flow_config.max_epochs) if on_epoch else None)
-    control, _ = train(
-        pairs, "control", control_config, on_epoch("control", control_config.max_epochs) if on_epoch else None
-    )
+    flow, control = (_final_model(pairs, kind, name, arms[name], on_epoch) for name, kind in ARM_KINDS)
+    flow_pool, control_pool = arms["sthlm"].pooling, arms["control"].pooling
 
     eval_ids, rows = data.judged(eval_qrels)
     is_seen = _cites_a_training_answer(eval_ids, eval_qrels, train_qrels)
@@ -101,7 +111,7 @@ def evaluate_retrieval(
     baseline, base_q = arm(None, 0, PoolConfig())
     sthlm, sthlm_q = arm(flow, DEFAULT_SAMPLES, flow_pool)
     ctrl, ctrl_q = arm(control, 1, control_pool)
-    sweep = [{"N": n, **arm(flow, n, flow_pool)[0]} for n in samples]
+    sweep = [{"N": n, **(sthlm if n == DEFAULT_SAMPLES else arm(flow, n, flow_pool)[0])} for n in samples]
 
     def group(ids: list[str]) -> dict[str, Any]:
         return {
@@ -130,8 +140,12 @@ def evaluate_retrieval(
         files = ["corpus.npy", "queries.npy", f"qrels/{split}.tsv", f"qrels/{train_split}.tsv"]
         manifest = new_manifest("eval retrieval", params, {f: file_fingerprint(data.root / f) for f in files})
         manifest["chosen_on_dev"] = {
-            name: {"epochs": cfg.max_epochs, "query_weight_inside_gate": pool.query_weight}
-            for name, (cfg, pool) in arms.items()
+            name: {
+                "epochs": plan.config.max_epochs,
+                "query_weight_inside_gate": plan.pooling.query_weight,
+                "final_model": "the dev model (plain search chosen)" if plan.ready else "trained on every training query",
+            }
+            for name, plan in arms.items()
         }
         manifest["seconds"] = round(time.perf_counter() - start, 1)
         write_json(json_out, result)
@@ -161,23 +175,33 @@ def _choose_on_dev(
     longest_epochs: int,
     on_epoch: TrainingProgress | None,
     on_choice: Callable[[str, DevChoice], None] | None,
-) -> dict[str, tuple[TrainConfig, PoolConfig]]:
+) -> dict[str, ArmPlan]:
     """Per arm: how to train it on every training pair, and how to fuse it with the plain query."""
     fit, dev_qrels = carve_dev(train_qrels, DEV_FRACTION, config.seed)
     dev_ids, rows = data.judged(dev_qrels)
     fit_pairs = qrel_pairs(conditions, data.query_row, bank.vectors, data.corpus_row, fit)
     if len(dev_ids) < MIN_DEV_QUERIES or len(fit_pairs) < 2:
-        return {"sthlm": (config, PoolConfig()), "control": (config, PoolConfig())}
+        return {name: ArmPlan(config, PoolConfig()) for name, _ in ARM_KINDS}
     seen = _cites_a_training_answer(dev_ids, dev_qrels, fit)
     dev = DevQueries(queries[rows], conditions[rows], dev_ids, dev_qrels, seen)
     gate = fit_support_gate(fit_pairs)
     epochs = dev_epochs(config, len(fit_pairs), longest_epochs)
     chosen = {}
-    for name, kind, n in (("sthlm", "flow", DEFAULT_SAMPLES), ("control", "control", 1)):
+    for name, kind in ARM_KINDS:
         search = GenerativeSearch(bank, None, gate=gate)
         progress = on_epoch(f"{name} (dev)", epochs) if on_epoch else None
+        n = DEFAULT_SAMPLES if kind == "flow" else 1
         choice = choose_on_dev(fit_pairs, kind, n, config, search, dev, data.corpus_ids, SEARCH_K, epochs, progress)
         if on_choice is not None:
             on_choice(name, choice)
-        chosen[name] = (fixed_length(config, choice.epochs), choice.pooling(PoolConfig()))
+        ready = choice.model if choice.plain else None
+        chosen[name] = ArmPlan(fixed_length(config, choice.epochs), choice.pooling(PoolConfig()), ready)
     return chosen
+
+
+def _final_model(
+    pairs: Pairs, kind: ModelKind, name: str, plan: ArmPlan, on_epoch: TrainingProgress | None
+) -> STHLMModel:
+    if plan.ready is not None:
+        return plan.ready
+    return train(pairs, kind, plan.config, on_epoch(name, plan.config.max_epochs) if on_epoch else None)[0]

@@ -95,7 +95,8 @@ def segmentation(
 def _print_choice(arm: str, choice: DevChoice) -> None:
     stderr.print(
         f"{arm}: {choice.epochs} epochs, query weight {choice.query_weight} inside the support gate (plain "
-        f"search outside), dev NDCG@10 {choice.ndcg:.4f}; retraining on every training query"
+        f"search outside), dev NDCG@10 {choice.ndcg:.4f}; "
+        + ("plain search chosen, so no retraining" if choice.plain else "retraining on every training query")
     )
 
 

@@ -9,6 +9,7 @@ searched exactly as the evaluated queries will be, settles both before the evalu
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,12 @@ class DevChoice:
     epochs: int
     query_weight: float  # queries the support gate lets through; the others get plain search
     ndcg: float
+    model: STHLMModel | None = None  # the dev model as it was at `epochs`
+
+    @property
+    def plain(self) -> bool:
+        """Every query fused at the plain weight: the arm ranks exactly as plain search does."""
+        return self.query_weight == PLAIN
 
     def pooling(self, base: PoolConfig) -> PoolConfig:
         return base.model_copy(update={"query_weight": self.query_weight, "outside_query_weight": PLAIN})
@@ -131,7 +138,7 @@ def choose_on_dev(
         search.model = model
         weight, ndcg = best_query_weight(ndcg_by_query_weight(search, dev, corpus_ids, n, k), inside, dev.seen)
         if ndcg > best.ndcg:
-            best = DevChoice(epoch + 1, weight, ndcg)
+            best = DevChoice(epoch + 1, weight, ndcg, copy.deepcopy(model))
 
     train(pairs, kind, fixed_length(config, epochs), on_epoch, check)
     return best
