@@ -7,21 +7,16 @@ Pass --source DIR to time another checkout's CLI with this venv (e.g. an older c
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from timing import median_s
 
 
 def _median_s(args: list[str], source: Path, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        # Run from the checkout: `python -m` puts the working folder first on sys.path.
-        subprocess.run(args, cwd=source, capture_output=True, check=False)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    # Run from the checkout: `python -m` puts the working folder first on sys.path.
+    return median_s(lambda: subprocess.run(args, cwd=source, capture_output=True, check=False), runs)
 
 
 def main() -> None:

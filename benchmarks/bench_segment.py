@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from synthetic_wsi import write_synthetic_wsi  # noqa: E402
+from timing import median_s  # noqa: E402
 
 from pathsearch.api.embed import embed_tiles  # noqa: E402
 from pathsearch.api.segment import _support  # noqa: E402
@@ -46,15 +47,6 @@ from pathsearch.heads.segment import (  # noqa: E402
 from pathsearch.io.tile_sources import read_rgb  # noqa: E402
 
 SUPPORT = ("glas_testA_25", "glas_testA_30", "glas_testB_3")
-
-
-def _median_s(fn: Callable[[], object], reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _support_folder(glas: Path, work: Path) -> Path:
@@ -97,7 +89,7 @@ def per_image(glas: Path, support: Path, reps: int) -> None:
     times = {name: [] for name in jobs}
     for _ in range(reps):  # interleaved, so a noisy spell hits every job alike
         for name, fn in jobs.items():
-            times[name].append(_median_s(fn, 1))
+            times[name].append(median_s(fn, 1))
     floor = statistics.median(next(iter(times.values())))
     print(f"\nGlaS glas_testA_26 ({query.shape[1]}x{query.shape[0]} px), medians of {reps} interleaved runs")
     print("| job | s | / floor |\n|---|---|---|")

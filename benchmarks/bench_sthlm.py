@@ -7,27 +7,15 @@ weights. Reported: ms per query amortised over a batch of 256 queries, and singl
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
+from timing import median_s
 
 from pathsearch.bank import BankConfig, ReferenceBank
 from pathsearch.sthlm.model import new_model
 from pathsearch.sthlm.search import GenerativeSearch
 from pathsearch.sthlm.train import TrainConfig
-
-
-def median_s(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -56,12 +44,12 @@ def main() -> None:
 
 def measure(kind: str, search: GenerativeSearch, q: np.ndarray, samples: int, repeats: int) -> str:
     per_q = 1000 / len(q)
-    plain = median_s(lambda: search.search(q, 0, 100), repeats) * per_q
-    sampling = median_s(lambda: search.probes(q, samples), repeats) * per_q
-    sthlm = median_s(lambda: search.search(q, samples, 100), repeats) * per_q
+    plain = median_s(lambda: search.search(q, 0, 100), repeats, warmup=1) * per_q
+    sampling = median_s(lambda: search.probes(q, samples), repeats, warmup=1) * per_q
+    sthlm = median_s(lambda: search.search(q, samples, 100), repeats, warmup=1) * per_q
     one = q[:1]
-    plain_1 = median_s(lambda: search.search(one, 0, 100), 20) * 1000
-    sthlm_1 = median_s(lambda: search.search(one, samples, 100), 20) * 1000
+    plain_1 = median_s(lambda: search.search(one, 0, 100), 20, warmup=1) * 1000
+    sthlm_1 = median_s(lambda: search.search(one, samples, 100), 20, warmup=1) * 1000
     return f"| {kind} | {plain:.2f} | {sampling:.2f} | {sthlm:.2f} | {sthlm - plain:.2f} | {plain_1:.2f} | {sthlm_1:.2f} |"
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from timing import median_s
+
 import pathsearch  # noqa: F401  (first, as on the command line: it sets the OpenMP wait before torch loads)
 
 if TYPE_CHECKING:
@@ -73,13 +75,7 @@ def step_ms(kind: ModelKind, factors: bool, dim: int, batch: int) -> float:
 
     for _ in range(10):
         step()
-    blocks = []
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(30):
-            step()
-        blocks.append((time.perf_counter() - start) / 30 * 1000)
-    return statistics.median(blocks)
+    return median_s(lambda: [step() for _ in range(30)], 5) * 1000 / 30
 
 
 def search_latency(model: STHLMModel, dim: int) -> dict[str, float]:
