@@ -3,9 +3,12 @@
 import cv2
 import numpy as np
 import pytest
+from skimage.color import hed_from_rgb
+from skimage.feature import local_binary_pattern
 
+from pathsearch.encoders import colour_pass, texture
 from pathsearch.encoders import dense_texture as dense
-from pathsearch.encoders import texture
+from pathsearch.encoders.lbp import uniform_lbp_cell_counts
 from pathsearch.heads.segment import crops, patch_grid
 from tests.conftest import real_data
 
@@ -36,7 +39,10 @@ def test_colour_histograms_equal_the_window_crop():
     scale = 224 / 96
     rgb = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
     cells = dense.cells_for(coords, 96, rgb.shape[:2], scale)
-    got = dense._colour(cells, rgb, texture.rgb2hed(rgb))
+    *sums, _ = colour_pass.hed_cells(
+        rgb, texture._optical_density_lut(), hed_from_rgb, texture._STAIN_MAX_OD, *cells.args(), dense._HED_BINS
+    )
+    got = dense._colour(cells, rgb, sums)
     for i in (0, len(coords) // 2, len(coords) - 1):
         y0, y1, x0, x1 = cells.windows[i]
         rows = np.flatnonzero((cells.row_of >= y0) & (cells.row_of < y1))
@@ -87,11 +93,34 @@ def test_dense_features_shape_and_order(patch_px):
     np.testing.assert_allclose(reversed_rows[::-1], features, rtol=1e-5, atol=1e-6)
 
 
-def test_axis_gabor_kernels_filtered_in_two_passes_equal_filter2d():
-    g = cv2.cvtColor(_image(), cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    factors = dense._separable_factors()
-    assert sum(f is not None for f in factors) == 6  # 0 and 90 degrees at each of three wavelengths
-    for kernel, pair in zip(texture.gabor_kernels(), factors, strict=True):
-        if pair is not None:
-            expected = cv2.filter2D(g, cv2.CV_32F, kernel)
-            np.testing.assert_allclose(cv2.sepFilter2D(g, cv2.CV_32F, *pair), expected, atol=1e-5 * np.abs(expected).max())
+def test_gabor_blocks_equal_filter2d_over_the_whole_image():
+    """One forward DFT per block, bordered as filter2D borders the image, must give filter2D's response
+    on every block, the partial ones at the right and bottom edges included."""
+    image = _image(2 * dense._GABOR_BLOCK_PX + 37, dense._GABOR_BLOCK_PX + 50)
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    coords = patch_grid(*gray.shape, 96, 32)  # cells at full scale: only the cell sums are compared
+    cells = dense.cells_for(coords, 96, gray.shape, 1.0)
+    bordered, local_mean = dense._gabor_input(gray)
+    got = sum(
+        dense._gabor_block(cells, bordered, local_mean, y0, x0)
+        for y0 in range(0, gray.shape[0], dense._GABOR_BLOCK_PX)
+        for x0 in range(0, gray.shape[1], dense._GABOR_BLOCK_PX)
+    )
+    g = gray.astype(np.float32) / 255.0
+    for kernel, sums in zip(texture.gabor_kernels(), got, strict=True):
+        response = np.abs(cv2.filter2D(g, cv2.CV_32F, kernel) - local_mean * np.float32(kernel.sum())).astype(np.float64)
+        rows = np.add.reduceat(response, np.flatnonzero(np.diff(cells.row_of, prepend=-1)), axis=0)
+        expected = np.add.reduceat(rows, np.flatnonzero(np.diff(cells.col_of, prepend=-1)), axis=1)
+        np.testing.assert_allclose(sums, expected, rtol=1e-4)
+
+
+def test_lbp_counts_per_cell_equal_bincounts_of_the_codes():
+    image = cv2.cvtColor(_image(150, 90), cv2.COLOR_RGB2GRAY)  # taller than a band of rows, and a partial one
+    row_of = np.repeat(np.arange(5), 30)
+    col_of = np.repeat(np.arange(3), 30)
+    params = ((8, 1.0), (24, 3.0))
+    for (points, radius), counts in zip(params, uniform_lbp_cell_counts(image, params, (row_of, col_of, 5, 3)), strict=True):
+        codes = local_binary_pattern(image, points, radius, method="uniform").astype(int)
+        for cy, cx in ((0, 0), (2, 1), (4, 2)):
+            cell = codes[cy * 30 : (cy + 1) * 30, cx * 30 : (cx + 1) * 30]
+            np.testing.assert_array_equal(counts[cy, cx], np.bincount(cell.ravel(), minlength=points + 2))

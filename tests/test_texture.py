@@ -11,6 +11,7 @@ from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
 from pathsearch.encoders import texture
 from pathsearch.encoders.colour_pass import percentiles
 from pathsearch.encoders.lbp import uniform_lbp, uniform_lbp_histograms
+from pathsearch.encoders.nuclei_pass import area_statistics, window_area_statistics
 from pathsearch.encoders.registry import build_encoder
 
 
@@ -128,3 +129,23 @@ def test_encoder_threads_give_the_per_tile_descriptor():
         torch.set_num_threads(previous)
     expected = np.stack([texture.standardise(texture.texture_features(t)) for t in tiles])
     np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_nuclear_area_statistics_equal_numpy():
+    rng = np.random.default_rng(3)
+    for areas in (rng.integers(1, 200, 57), rng.integers(1, 200, 6), np.array([2, 3]), np.array([], np.int32)):
+        kept = areas[areas >= 4].astype(np.float64)
+        kept = kept if len(kept) else np.zeros(1)  # a window without nuclei: one of area 0
+        expected = np.log1p([len(kept), np.median(kept), kept.mean(), np.percentile(kept, 90)])
+        np.testing.assert_allclose(area_statistics(areas, 4), expected, rtol=1e-12)
+
+
+def test_window_area_statistics_take_the_blobs_in_the_windows_cells():
+    rng = np.random.default_rng(4)
+    areas = rng.integers(1, 100, 40).astype(np.int32)
+    cell_row, cell_col = rng.integers(0, 4, 40), rng.integers(0, 4, 40)
+    windows = np.array([[0, 2, 0, 2], [1, 4, 2, 4], [3, 4, 3, 4]])
+    got = window_area_statistics(areas, cell_row, cell_col, windows, 4)
+    for (y0, y1, x0, x1), row in zip(windows, got, strict=True):
+        inside = (cell_row >= y0) & (cell_row < y1) & (cell_col >= x0) & (cell_col < x1)
+        np.testing.assert_array_equal(row, area_statistics(areas[inside], 4))

@@ -14,6 +14,12 @@ import numpy as np
 _BUCKETS = 4096
 
 
+def one_cell(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The cell arguments (row_of, col_of, rows, cols) of the passes that count per cell, for a tile
+    counted whole: the tile path and the dense path share each pass."""
+    return np.zeros(shape[0], np.int64), np.zeros(shape[1], np.int64), 1, 1
+
+
 @numba.njit(cache=True, nogil=True)
 def order_statistics(values: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     """`np.sort(values)[ranks]` without the sort. Bucket 0 holds the minimum alone, so the ties a
@@ -57,7 +63,7 @@ def order_statistics(values: np.ndarray, ranks: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _linear(low: float, high: float, t: float) -> float:
+def interpolate(low: float, high: float, t: float) -> float:
     """numpy's two-sided interpolation between neighbouring order statistics."""
     return low + (high - low) * t if t < 0.5 else high - (high - low) * (1 - t)
 
@@ -75,7 +81,7 @@ def percentiles(values: np.ndarray, qs: np.ndarray) -> np.ndarray:
     picked = order_statistics(values, ranks)
     out = np.empty(qs.size)
     for j in range(qs.size):
-        out[j] = _linear(picked[2 * j], picked[2 * j + 1], index[j] - below[j])
+        out[j] = interpolate(picked[2 * j], picked[2 * j + 1], index[j] - below[j])
     return out
 
 
@@ -92,8 +98,20 @@ def percentiles_from_counts(counts: np.ndarray, values: np.ndarray, qs: np.ndarr
             below = np.floor(index)
             low = values[np.searchsorted(cumulative, below, side="right")]  # first bin past `below` values
             high = values[np.searchsorted(cumulative, min(below + 1, total - 1), side="right")]
-            out[i, j] = _linear(low, high, index - below)
+            out[i, j] = interpolate(low, high, index - below)
     return out
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _hed_at(rgb: np.ndarray, r: int, c: int, density_lut: np.ndarray, hed_from_rgb: np.ndarray, k: int) -> float:
+    """`rgb2hed`'s channel k at one pixel."""
+    od0, od1, od2 = density_lut[rgb[r, c, 0]], density_lut[rgb[r, c, 1]], density_lut[rgb[r, c, 2]]
+    return max(od0 * hed_from_rgb[0, k] + od1 * hed_from_rgb[1, k] + od2 * hed_from_rgb[2, k], 0.0)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _stain_u8(value: float, max_od: float) -> np.uint8:
+    return np.uint8(min(max(value / max_od, 0.0), 1.0) * 255)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -108,12 +126,11 @@ def hed_pass(
     stains = np.empty((2, h, w), np.uint8)
     for r in range(h):
         for c in range(w):
-            od0, od1, od2 = density_lut[rgb[r, c, 0]], density_lut[rgb[r, c, 1]], density_lut[rgb[r, c, 2]]
             for k in range(3):
-                value = max(od0 * hed_from_rgb[0, k] + od1 * hed_from_rgb[1, k] + od2 * hed_from_rgb[2, k], 0.0)
+                value = _hed_at(rgb, r, c, density_lut, hed_from_rgb, k)
                 hed[k, r * w + c] = value
                 if k < 2:
-                    stains[k, r, c] = np.uint8(min(max(value / max_od[k], 0.0), 1.0) * 255)
+                    stains[k, r, c] = _stain_u8(value, max_od[k])
     means, stds, pcts = np.empty(3), np.empty(3), np.empty((3, qs.size))
     for k in range(3):
         means[k] = hed[k].mean()
@@ -123,17 +140,57 @@ def hed_pass(
 
 
 @numba.njit(cache=True, nogil=True)
-def channel_counts(hsv: np.ndarray, lab: np.ndarray, hue_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """(5, 256) counts of saturation, value, L, a and b, and the saturation-weighted hue histogram,
-    added pixel by pixel in the order `np.bincount` adds them."""
-    counts = np.zeros((5, 256), np.int64)
-    hue = np.zeros(hue_bins)
+def hed_cells(
+    rgb: np.ndarray, density_lut: np.ndarray, hed_from_rgb: np.ndarray, max_od: np.ndarray,
+    row_of: np.ndarray, col_of: np.ndarray, n_rows: int, n_cols: int, bins: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The dense path's `hed_pass`: per cell, each stain channel's sum, sum of squares and counts in
+    `bins` equal bins up to the channel's image-wide maximum (the percentiles' grid, returned), and
+    the two 8-bit stain images. The second pass recomputes each pixel's densities rather than keep
+    24 bytes a pixel."""
+    h, w, _ = rgb.shape
+    sums = np.zeros((n_rows, n_cols, 3))
+    squares = np.zeros((n_rows, n_cols, 3))
+    top = np.full(3, 1e-9)
+    stains = np.empty((2, h, w), np.uint8)
+    for r in range(h):
+        cy = row_of[r]
+        for c in range(w):
+            cx = col_of[c]
+            for k in range(3):
+                value = _hed_at(rgb, r, c, density_lut, hed_from_rgb, k)
+                sums[cy, cx, k] += value
+                squares[cy, cx, k] += value * value
+                top[k] = max(top[k], value)
+                if k < 2:
+                    stains[k, r, c] = _stain_u8(value, max_od[k])
+    counts = np.zeros((n_rows, n_cols, 3, bins), np.int64)
+    per_bin = bins / top
+    for r in range(h):
+        cy = row_of[r]
+        for c in range(w):
+            cx = col_of[c]
+            for k in range(3):
+                counts[cy, cx, k, min(int(_hed_at(rgb, r, c, density_lut, hed_from_rgb, k) * per_bin[k]), bins - 1)] += 1
+    return sums, squares, counts, top, stains
+
+
+@numba.njit(cache=True, nogil=True)
+def channel_counts(
+    hsv: np.ndarray, lab: np.ndarray, hue_bins: int, row_of: np.ndarray, col_of: np.ndarray, n_rows: int, n_cols: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell (a tile is one), (5, 256) counts of saturation, value, L, a and b, and the
+    saturation-weighted hue histogram, added pixel by pixel in the order `np.bincount` adds them."""
+    counts = np.zeros((n_rows, n_cols, 5, 256), np.int64)
+    hue = np.zeros((n_rows, n_cols, hue_bins))
     h, w, _ = hsv.shape
     for r in range(h):
+        cy = row_of[r]
         for c in range(w):
+            cell = counts[cy, col_of[c]]
             for k in range(2):
-                counts[k, hsv[r, c, k + 1]] += 1
+                cell[k, hsv[r, c, k + 1]] += 1
             for k in range(3):
-                counts[k + 2, lab[r, c, k]] += 1
-            hue[min(np.int64(hsv[r, c, 0]) * hue_bins // 255, hue_bins - 1)] += hsv[r, c, 1] / 255.0
+                cell[k + 2, lab[r, c, k]] += 1
+            hue[cy, col_of[c], min(np.int64(hsv[r, c, 0]) * hue_bins // 255, hue_bins - 1)] += hsv[r, c, 1] / 255.0
     return counts, hue

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
 
 import cv2
 import numba
 import numpy as np
+from skimage.color import hed_from_rgb
 
+from pathsearch.encoders import colour_pass
 from pathsearch.encoders import texture as tx
-from pathsearch.encoders.lbp import uniform_lbp
+from pathsearch.encoders.lbp import uniform_lbp_cell_counts
+from pathsearch.encoders.nuclei_pass import window_area_statistics
 
 _HED_BINS = 1024  # haematoxylin/eosin/DAB densities are continuous: percentiles from fine bins
 
@@ -33,6 +35,10 @@ class Cells:
     col_of: np.ndarray
     shape: tuple[int, int]  # cells (rows, cols)
     windows: np.ndarray  # (n, 4) cell rows [y0, y1) and cols [x0, x1) per window
+
+    def args(self) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """(row_of, col_of, rows, cols): the cell arguments of the compiled passes."""
+        return self.row_of, self.col_of, *self.shape
 
     def window_px(self) -> np.ndarray:
         """(n,) pixels per window."""
@@ -80,10 +86,21 @@ def _cell_counts(cells: Cells, codes: np.ndarray, bins: int, weights: np.ndarray
     return out
 
 
-def _cell_sums(cells: Cells, values: np.ndarray) -> np.ndarray:
-    """(cells rows, cells cols, ...) sums of a per-pixel map."""
-    rows = np.add.reduceat(values, np.flatnonzero(np.diff(cells.row_of, prepend=-1)), axis=0)
-    return np.add.reduceat(rows, np.flatnonzero(np.diff(cells.col_of, prepend=-1)), axis=1)
+@numba.njit(cache=True, nogil=True)
+def _centred_abs_sums(
+    response: np.ndarray, local_mean: np.ndarray, weight: np.float32, row_of: np.ndarray, col_bounds: np.ndarray,
+    first_col: int, out: np.ndarray,
+) -> None:
+    """Per cell, the sum of |response - weight * local_mean| (float32 as the filter gives it, summed in
+    float64) over a block whose columns [col_bounds[j], col_bounds[j + 1]) lie in cell column
+    first_col + j: one pass, where numpy's subtract, abs and sums streamed the block six times."""
+    for r in range(response.shape[0]):
+        row = out[row_of[r]]
+        for j in range(col_bounds.size - 1):
+            total = 0.0
+            for c in range(col_bounds[j], col_bounds[j + 1]):
+                total += abs(response[r, c] - weight * local_mean[r, c])
+            row[first_col + j] += total
 
 
 @numba.njit(cache=True, nogil=True)
@@ -116,29 +133,33 @@ def _otsu(counts: np.ndarray) -> np.ndarray:
     return between.argmax(axis=1)
 
 
-def _colour(cells: Cells, rgb: np.ndarray, hed: np.ndarray) -> np.ndarray:
-    n = len(cells.windows)
+def _colour(cells: Cells, rgb: np.ndarray, hed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """`hed`: the per-cell sums, squares, counts and bin tops of `colour_pass.hed_cells`."""
+    sums, squares, counts, top = hed
     total = cells.window_px()[:, None]
-    means = _window_sums(cells, _cell_sums(cells, hed)) / total
-    stds = np.sqrt(np.maximum(_window_sums(cells, _cell_sums(cells, hed * hed)) / total - means**2, 0))
-    pcts = np.empty((n, 3, len(tx._PERCENTILES)))
-    for c in range(3):
-        top = max(float(hed[..., c].max()), 1e-9)
-        codes = np.minimum(hed[..., c] * (_HED_BINS / top), _HED_BINS - 1).astype(np.int64)
-        counts = _window_sums(cells, _cell_counts(cells, codes, _HED_BINS))
-        pcts[:, c] = tx.percentiles_from_counts(counts, (np.arange(_HED_BINS) + 0.5) * top / _HED_BINS)
-    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL)
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
-    u8 = np.stack([_window_sums(cells, _cell_counts(cells, ch, 256)) for ch in (hsv[..., 1], hsv[..., 2], *lab.transpose(2, 0, 1))], 1)
-    hue = _window_sums(cells, _cell_counts(cells, tx.hue_bins(hsv[..., 0]), tx._HUE_BINS, hsv[..., 1] / 255.0))
+    means = _window_sums(cells, sums) / total
+    stds = np.sqrt(np.maximum(_window_sums(cells, squares) / total - means**2, 0))
+    window_counts = _window_sums(cells, counts)
+    pcts = np.stack(
+        [tx.percentiles_from_counts(window_counts[:, c], (np.arange(_HED_BINS) + 0.5) * top[c] / _HED_BINS) for c in range(3)], axis=1
+    )
+    u8, hue = colour_pass.channel_counts(
+        cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL), cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB), tx._HUE_BINS, *cells.args()
+    )
+    u8 = _window_sums(cells, u8)
     return np.concatenate(
-        [tx.colour_features(means, stds, pcts), tx.u8_channel_features(u8[:, :2]), tx.u8_channel_features(u8[:, 2:]), tx.hue_features(hue)],
+        [tx.colour_features(means, stds, pcts), tx.u8_channel_features(u8[:, :2]), tx.u8_channel_features(u8[:, 2:]),
+         tx.hue_features(_window_sums(cells, hue))],
         axis=1,
     )
 
 
-def _lbp(cells: Cells, channel: np.ndarray) -> np.ndarray:
-    return tx.lbp_features([_window_sums(cells, _cell_counts(cells, uniform_lbp(channel, p, r), p + 2)) for p, r in tx._LBP])
+# The largest sampling circle costs as much as the other two together: two steps of equal length.
+_LBP_STEPS = (tx._LBP[:2], tx._LBP[2:])
+
+
+def _lbp_counts(cells: Cells, channel: np.ndarray, params: tuple[tuple[int, float], ...]) -> list[np.ndarray]:
+    return [_window_sums(cells, counts) for counts in uniform_lbp_cell_counts(channel, params, cells.args())]
 
 
 def _glcm(cells: Cells, gray: np.ndarray) -> np.ndarray:
@@ -151,31 +172,38 @@ def _glcm(cells: Cells, gray: np.ndarray) -> np.ndarray:
     return tx.glcm_features(windows.transpose(0, 3, 4, 1, 2))
 
 
-@cache
-def _separable_factors() -> list[tuple[np.ndarray, np.ndarray] | None]:
-    """(row kernel, column kernel) of each Gabor kernel that is an outer product (those along the image
-    axes), else None: two 1-D passes cost a quarter of `filter2D`'s DFT at this image size."""
-    factors = []
-    for kernel in tx.gabor_kernels():
-        u, s, vt = np.linalg.svd(kernel.astype(np.float64))
-        rank_one = s[1] < 1e-6 * s[0]
-        factors.append(((vt[0] * np.sqrt(s[0])).astype(np.float32), (u[:, 0] * np.sqrt(s[0])).astype(np.float32)) if rank_one else None)
-    return factors
+_GABOR_HALF_PX = tx._GABOR_KERNEL_PX // 2
+_GABOR_BLOCK_PX = tx._GABOR_DFT_PX - 2 * _GABOR_HALF_PX  # output px a block side: the rest is the filters' margin
 
 
-def _gabor(cells: Cells, gray: np.ndarray) -> np.ndarray:
+def _gabor_input(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The image bordered as filter2D borders it (reflect 101), and each pixel's 224-px neighbourhood
+    mean, which stands in for the tile path's tile mean."""
     g = gray.astype(np.float32) / 255.0
-    # the tile path subtracts the tile's mean; here each pixel's 224-px neighbourhood mean stands in
     local_mean = cv2.blur(g, (tx.TEXTURE_SIDE_PX, tx.TEXTURE_SIDE_PX), borderType=cv2.BORDER_REFLECT_101)
-    energy = []
-    for kernel, factors in zip(tx.gabor_kernels(), _separable_factors(), strict=True):
-        if factors is None:
-            response = cv2.filter2D(g, cv2.CV_32F, kernel)
-        else:
-            response = cv2.sepFilter2D(g, cv2.CV_32F, *factors)
-        response -= local_mean * np.float32(kernel.sum())
-        energy.append(_window_sums(cells, _cell_sums(cells, np.abs(response, out=response))))
-    return tx.gabor_features(np.stack(energy, axis=1) / cells.window_px()[:, None])
+    return cv2.copyMakeBorder(g, *(_GABOR_HALF_PX,) * 4, cv2.BORDER_REFLECT_101), local_mean
+
+
+def _gabor_block(cells: Cells, bordered: np.ndarray, local_mean: np.ndarray, y0: int, x0: int) -> np.ndarray:
+    """(kernels, cell rows, cell cols) sums of |response| over one block of the image, filtered as the
+    tile path filters a tile: one forward DFT at the tile path's size and one inverse per kernel,
+    where `filter2D` (and `sepFilter2D` for the axis-aligned kernels) cost about twice as much."""
+    h, w = local_mean.shape
+    rows, cols = min(_GABOR_BLOCK_PX, h - y0), min(_GABOR_BLOCK_PX, w - x0)
+    block = np.zeros((tx._GABOR_DFT_PX,) * 2, np.float32)
+    block[: rows + 2 * _GABOR_HALF_PX, : cols + 2 * _GABOR_HALF_PX] = bordered[
+        y0 : y0 + rows + 2 * _GABOR_HALF_PX, x0 : x0 + cols + 2 * _GABOR_HALF_PX
+    ]
+    spectrum = cv2.dft(block)
+    col_of = cells.col_of[x0 : x0 + cols]
+    col_bounds = np.searchsorted(col_of, np.arange(col_of[0], col_of[-1] + 2))
+    mean = local_mean[y0 : y0 + rows, x0 : x0 + cols]
+    sums = np.zeros((len(tx.gabor_kernels()), *cells.shape))
+    for k, (kernel, kernel_spectrum) in enumerate(zip(tx.gabor_kernels(), tx.gabor_kernel_spectra(), strict=True)):
+        response = cv2.idft(cv2.mulSpectrums(spectrum, kernel_spectrum, 0), flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
+        response = response[_GABOR_HALF_PX : _GABOR_HALF_PX + rows, _GABOR_HALF_PX : _GABOR_HALF_PX + cols]
+        _centred_abs_sums(response, mean, np.float32(kernel.sum()), cells.row_of[y0 : y0 + rows], col_bounds, int(col_of[0]), sums[k])
+    return sums
 
 
 def _nuclei(cells: Cells, hematoxylin: np.ndarray, gray: np.ndarray) -> np.ndarray:
@@ -187,12 +215,8 @@ def _nuclei(cells: Cells, hematoxylin: np.ndarray, gray: np.ndarray) -> np.ndarr
     _, _, stats, centroids = cv2.connectedComponentsWithStats((hematoxylin > image_level).astype(np.uint8))
     cy = cells.row_of[np.clip(centroids[1:, 1].astype(np.int64), 0, len(cells.row_of) - 1)]
     cx = cells.col_of[np.clip(centroids[1:, 0].astype(np.int64), 0, len(cells.col_of) - 1)]
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    rows = []
-    for (y0, y1, x0, x1), f, e in zip(cells.windows, fraction, empty[:, 1] / empty.sum(axis=1), strict=True):
-        inside = (cy >= y0) & (cy < y1) & (cx >= x0) & (cx < x1)
-        rows.append(tx.nuclei_features(float(f), areas[inside], float(e)))
-    return np.asarray(rows)
+    sizes = window_area_statistics(stats[1:, cv2.CC_STAT_AREA], cy, cx, cells.windows, tx._MIN_NUCLEUS_PX)
+    return np.column_stack([fraction, sizes, empty[:, 1] / empty.sum(axis=1)])
 
 
 def dense_texture_features(image: np.ndarray, coords: np.ndarray, patch_px: int) -> np.ndarray:
@@ -202,12 +226,31 @@ def dense_texture_features(image: np.ndarray, coords: np.ndarray, patch_px: int)
     rgb = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     cells = cells_for(coords, patch_px, rgb.shape[:2], scale)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    hed = tx.rgb2hed(rgb)
-    hematoxylin = tx.stain_u8(hed[..., 0], tx._MAX_OD_HEMATOXYLIN)
-    eosin = tx.stain_u8(hed[..., 1], tx._MAX_OD_EOSIN)
-    with ThreadPoolExecutor(2) as pool:  # the compiled steps release the GIL
-        jobs = [
-            pool.submit(_colour, cells, rgb, hed), pool.submit(_lbp, cells, gray), pool.submit(_lbp, cells, eosin),
-            pool.submit(_glcm, cells, gray), pool.submit(_gabor, cells, gray), pool.submit(_nuclei, cells, hematoxylin, gray),
+    with ThreadPoolExecutor(2) as pool:  # the compiled steps and OpenCV release the GIL
+        # Many short steps, the longest first, so that neither thread idles at the end. The stain pass
+        # goes first and is waited for here, not in a worker, since the last steps need its images.
+        hed = pool.submit(
+            colour_pass.hed_cells, np.ascontiguousarray(rgb), tx._optical_density_lut(), hed_from_rgb, tx._STAIN_MAX_OD,
+            *cells.args(), _HED_BINS,
+        )
+        glcm = pool.submit(_glcm, cells, gray)
+        lbp_gray = [pool.submit(_lbp_counts, cells, gray, params) for params in _LBP_STEPS]
+        bordered, local_mean = _gabor_input(gray)
+        gabor = [
+            pool.submit(_gabor_block, cells, bordered, local_mean, y0, x0)
+            for y0 in range(0, gray.shape[0], _GABOR_BLOCK_PX)
+            for x0 in range(0, gray.shape[1], _GABOR_BLOCK_PX)
         ]
-        return np.concatenate([j.result() for j in jobs], axis=1).astype(np.float32)
+        *sums, (hematoxylin, eosin) = hed.result()
+        colour = pool.submit(_colour, cells, rgb, sums)
+        lbp_eosin = [pool.submit(_lbp_counts, cells, eosin, params) for params in _LBP_STEPS]
+        nuclei = pool.submit(_nuclei, cells, hematoxylin, gray)
+        energy = _window_sums(cells, sum(step.result() for step in gabor).transpose(1, 2, 0)) / cells.window_px()[:, None]
+        parts = (
+            colour.result(),
+            *(tx.lbp_features([counts for step in steps for counts in step.result()]) for steps in (lbp_gray, lbp_eosin)),
+            glcm.result(),
+            tx.gabor_features(energy),
+            nuclei.result(),
+        )
+        return np.concatenate(parts, axis=1).astype(np.float32)

@@ -10,6 +10,8 @@ from functools import cache
 import numba
 import numpy as np
 
+from pathsearch.encoders.colour_pass import one_cell
+
 
 def circle_offsets(points: int, radius: float) -> tuple[np.ndarray, np.ndarray]:
     """(row, col) offsets of the sampling circle, rounded to 5 decimals as scikit-image rounds them."""
@@ -25,46 +27,62 @@ def _fractions(extent: int, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return low[0].astype(np.int64), pos - low
 
 
+_BAND_ROWS = 64  # rows whose per-point state stays in cache while every point of the circle is visited
+
+
 @numba.njit(cache=True, nogil=True)
 def _codes(
-    padded: np.ndarray, pad: int, r0: np.ndarray, dr: np.ndarray, c0: np.ndarray, dc: np.ndarray, out: np.ndarray, hist: np.ndarray
+    padded: np.ndarray, pad: int, r0: np.ndarray, dr: np.ndarray, c0: np.ndarray, dc: np.ndarray,
+    row_of: np.ndarray, col_of: np.ndarray, out: np.ndarray, hist: np.ndarray,
 ) -> None:
-    """Point by point over the whole image, so the inner loop is branch-free and vectorises. An integral
-    offset has fraction 0, and 1 * a + 0 * b == a, so it takes the same path and still matches. A row's
-    lower horizontal interpolation is the next row's upper one (same pixels, same fractions), so each
-    is computed once and kept in a two-row buffer."""
+    """Point by point over a band of rows, so the inner loop is branch-free and vectorises, and a
+    large image's per-pixel state stays in cache (over a whole 2-megapixel image it made the dense
+    path memory-bound). An integral offset has fraction 0, and 1 * a + 0 * b == a, so it takes the
+    same path and still matches. A row's lower horizontal interpolation is the next row's upper one
+    (same pixels, same fractions), so each is computed once and kept in a two-row buffer. `padded`
+    is uint8: each product promotes it to the float64 scikit-image computes in. Codes are counted
+    per cell (`hist[row_of[r], col_of[c]]`)."""
     h, w = out.shape
-    ones = np.zeros((h, w), np.uint8)
-    changes = np.zeros((h, w), np.uint8)
-    previous = np.zeros((h, w), np.uint8)
+    band = min(_BAND_ROWS, h)
+    ones = np.empty((band, w), np.uint8)
+    changes = np.empty((band, w), np.uint8)
+    previous = np.empty((band, w), np.uint8)
+    first = np.empty((band, w), np.uint8)
     horizontal = np.empty((2, w))
-    for i in range(r0.size):
-        fxs = dc[i]
-        above = padded[pad + r0[i], pad + c0[i] :]
-        for c in range(w):
-            horizontal[0, c] = (1 - fxs[c]) * above[c] + fxs[c] * above[c + 1]
-        for r in range(h):
-            fy = dr[i, r]
-            top, bottom = horizontal[r % 2], horizontal[(r + 1) % 2]
-            below = padded[r + pad + r0[i] + 1, pad + c0[i] :]
-            centres = padded[r + pad, pad:]
-            row_ones, row_changes, row_previous = ones[r], changes[r], previous[r]
+    for b0 in range(0, h, band):
+        rows = min(band, h - b0)
+        ones[:] = 0
+        changes[:] = 0
+        previous[:] = 0
+        for i in range(r0.size):
+            fxs = dc[i]
+            above = padded[pad + r0[i] + b0, pad + c0[i] :]
             for c in range(w):
-                fx = fxs[c]
-                lower = (1 - fx) * below[c] + fx * below[c + 1]
-                bottom[c] = lower
-                bit = np.uint8((1 - fy) * top[c] + fy * lower - centres[c] >= 0)
-                row_ones[c] += bit
-                row_changes[c] += bit ^ row_previous[c]
-                row_previous[c] = bit
-        if i == 0:
-            first = previous.copy()
-    for r in range(h):
-        for c in range(w):
-            # scikit-image counts changes between neighbouring points only, not across the wrap from the
-            # last point to the first; the first point's "change" against the zero start comes off here.
-            out[r, c] = ones[r, c] if changes[r, c] - first[r, c] <= 2 else r0.size + 1
-            hist[out[r, c]] += 1
+                horizontal[b0 % 2, c] = (1 - fxs[c]) * above[c] + fxs[c] * above[c + 1]
+            for r in range(b0, b0 + rows):
+                fy = dr[i, r]
+                top, bottom = horizontal[r % 2], horizontal[(r + 1) % 2]
+                below = padded[r + pad + r0[i] + 1, pad + c0[i] :]
+                centres = padded[r + pad, pad:]
+                row_ones, row_changes, row_previous = ones[r - b0], changes[r - b0], previous[r - b0]
+                for c in range(w):
+                    fx = fxs[c]
+                    lower = (1 - fx) * below[c] + fx * below[c + 1]
+                    bottom[c] = lower
+                    bit = np.uint8((1 - fy) * top[c] + fy * lower - centres[c] >= 0)
+                    row_ones[c] += bit
+                    row_changes[c] += bit ^ row_previous[c]
+                    row_previous[c] = bit
+            if i == 0:
+                first[:] = previous
+        for r in range(b0, b0 + rows):
+            cells = hist[row_of[r]]
+            for c in range(w):
+                # scikit-image counts changes between neighbouring points only, not across the wrap from
+                # the last point to the first; the first point's "change" against the zero start comes off.
+                code = ones[r - b0, c] if changes[r - b0, c] - first[r - b0, c] <= 2 else r0.size + 1
+                out[r, c] = code
+                cells[col_of[c], code] += 1
 
 
 @cache
@@ -76,26 +94,36 @@ def _sampling(points: int, radius: float, h: int, w: int) -> tuple[np.ndarray, n
     return r0, np.ascontiguousarray(dr.T), c0, np.ascontiguousarray(dc.T)
 
 
-def _run(image_u8: np.ndarray, params: tuple[tuple[int, float], ...]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(codes, histogram) per (points, radius), on one zero-padded copy wide enough for the largest
-    radius (zeros outside, as scikit-image's constant mode with cval 0)."""
+def _run(
+    image_u8: np.ndarray, params: tuple[tuple[int, float], ...], cells: tuple[np.ndarray, np.ndarray, int, int]
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(codes, counts per cell) per (points, radius), on one zero-padded copy wide enough for the
+    largest radius (zeros outside, as scikit-image's constant mode with cval 0)."""
     h, w = image_u8.shape
     pad = int(np.ceil(max(radius for _, radius in params))) + 1
-    padded = np.zeros((h + 2 * pad, w + 2 * pad))
+    padded = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
     padded[pad : pad + h, pad : pad + w] = image_u8
     for points, radius in params:
         out = np.empty((h, w), np.uint8)
-        hist = np.zeros(points + 2, np.int64)
-        _codes(padded, pad, *_sampling(points, radius, h, w), out, hist)
+        row_of, col_of, rows, cols = cells
+        hist = np.zeros((rows, cols, points + 2), np.int64)
+        _codes(padded, pad, *_sampling(points, radius, h, w), row_of, col_of, out, hist)
         yield out, hist
 
 
 def uniform_lbp(image_u8: np.ndarray, points: int, radius: float) -> np.ndarray:
     """(H, W) uint8 codes 0..points+1: the number of set bits for uniform patterns, points+1 otherwise."""
-    return next(_run(image_u8, ((points, radius),)))[0]
+    return next(_run(image_u8, ((points, radius),), one_cell(image_u8.shape)))[0]
 
 
 def uniform_lbp_histograms(image_u8: np.ndarray, params: tuple[tuple[int, float], ...]) -> list[np.ndarray]:
     """Code counts per (points, radius), as `np.bincount` of `uniform_lbp`'s codes, counted in the
     compiled pass: the tile path needs no codes, and bincount held the GIL between encoder threads."""
-    return [hist for _, hist in _run(image_u8, params)]
+    return [counts[0, 0] for counts in uniform_lbp_cell_counts(image_u8, params, one_cell(image_u8.shape))]
+
+
+def uniform_lbp_cell_counts(
+    image_u8: np.ndarray, params: tuple[tuple[int, float], ...], cells: tuple[np.ndarray, np.ndarray, int, int]
+) -> list[np.ndarray]:
+    """(cell rows, cell cols, points + 2) code counts per (points, radius); `cells` as `one_cell` gives them."""
+    return [counts for _, counts in _run(image_u8, params, cells)]

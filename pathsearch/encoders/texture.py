@@ -15,6 +15,7 @@ from skimage.util import img_as_float
 
 from pathsearch.encoders import colour_pass
 from pathsearch.encoders.lbp import uniform_lbp_histograms
+from pathsearch.encoders.nuclei_pass import area_statistics
 
 TEXTURE_SIDE_PX = 224
 _PERCENTILES = (10, 50, 90)
@@ -135,17 +136,7 @@ def nuclei_threshold(otsu: float) -> float:
 
 def nuclei_features(fraction: float, areas_px: np.ndarray, empty_fraction: float) -> list[float]:
     """Nuclear density and size from the haematoxylin channel, plus the empty (lumen, fat) fraction."""
-    areas_px = areas_px[areas_px >= _MIN_NUCLEUS_PX].astype(np.float32)
-    if not len(areas_px):
-        areas_px = np.zeros(1, np.float32)
-    return [
-        fraction,
-        float(np.log1p(len(areas_px))),
-        float(np.log1p(np.median(areas_px))),
-        float(np.log1p(areas_px.mean())),
-        float(np.log1p(np.percentile(areas_px, 90))),
-        empty_fraction,
-    ]
+    return [fraction, *area_statistics(areas_px, _MIN_NUCLEUS_PX), empty_fraction]
 
 
 _GABOR_KERNEL_PX = 31
@@ -162,7 +153,7 @@ def gabor_kernels() -> list[np.ndarray]:
 
 
 @cache
-def _gabor_spectra() -> list[np.ndarray]:
+def gabor_kernel_spectra() -> list[np.ndarray]:
     """Kernel spectra for filtering by one forward DFT of the tile and one inverse per kernel, instead of
     `filter2D`'s forward-and-inverse per kernel (4x less work; equal within float32 rounding)."""
     half = _GABOR_KERNEL_PX // 2
@@ -187,7 +178,7 @@ def gabor_energies(spectrum: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     double and releases the GIL (numpy's abs-then-mean made a copy and summed in float32)."""
     half = _GABOR_KERNEL_PX // 2
     energies = []
-    for kernel in _gabor_spectra():
+    for kernel in gabor_kernel_spectra():
         out = cv2.idft(cv2.mulSpectrums(spectrum, kernel, 0), flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
         energies.append(cv2.norm(out[half : half + shape[0], half : half + shape[1]], cv2.NORM_L1))
     return np.array(energies) / (shape[0] * shape[1])
@@ -202,9 +193,9 @@ def _gabor(gray: np.ndarray) -> np.ndarray:
 def _colour(rgb: np.ndarray, hed: HedStatistics) -> np.ndarray:
     hed_feats = colour_features(hed.means[None], hed.stds[None], hed.percentiles[None])
     counts, hue = colour_pass.channel_counts(
-        cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL), cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB), _HUE_BINS
+        cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL), cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB), _HUE_BINS, *colour_pass.one_cell(rgb.shape)
     )
-    counts, hue = counts[None], hue[None]
+    counts, hue = counts[0], hue[0]
     return np.concatenate(
         [hed_feats, u8_channel_features(counts[:, :2]), u8_channel_features(counts[:, 2:]), hue_features(hue)], axis=1
     )[0]
