@@ -33,15 +33,15 @@ from pathsearch.api.embed import embed_tiles  # noqa: E402
 from pathsearch.api.segment import _support  # noqa: E402
 from pathsearch.encoders.registry import build_encoder  # noqa: E402
 from pathsearch.heads.classify import fit_few_shot  # noqa: E402
-from pathsearch.heads.pixels import blend, fit_pixel_forest  # noqa: E402
+from pathsearch.heads.pixels import fit_pixel_forest  # noqa: E402
 from pathsearch.heads.segment import (  # noqa: E402
     SegmentConfig,
     class_indices,
     class_map,
-    class_probabilities,
     crops,
     patch_features,
     patch_grid,
+    segment_probabilities,
     support_features,
 )
 from pathsearch.io.tile_sources import read_rgb  # noqa: E402
@@ -72,10 +72,7 @@ def per_image(glas: Path, support: Path, reps: int) -> None:
 
     def whole(samples: int) -> Callable[[], object]:
         clf = fit_few_shot(feats, labels, config.few_shot.model_copy(update={"samples": samples}))
-        return lambda: class_map(
-            blend(class_probabilities(query, clf, encoder, config), forest.probabilities(query), config.pixel_forest.weight),
-            config.min_region_px,
-        )
+        return lambda: class_map(segment_probabilities(query, clf, encoder, config, forest), config.min_region_px)
 
     jobs = {
         f"floor: {len(tiles)} non-overlapping {p}-px patches embedded": lambda: embed_tiles(crops(query, tiles, p), encoder),

@@ -8,7 +8,7 @@ import torch
 from skimage.color import rgb2hed as skimage_rgb2hed
 from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
 
-from pathsearch.encoders import texture
+from pathsearch.encoders import glcm_pass, texture
 from pathsearch.encoders.colour_pass import percentiles
 from pathsearch.encoders.lbp import uniform_lbp, uniform_lbp_histograms
 from pathsearch.encoders.nuclei_pass import area_statistics, window_area_statistics
@@ -87,17 +87,20 @@ def test_colour_statistics_from_counts_equal_numpy():
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
-def test_glcm_properties_equal_graycoprops():
-    matrices = []
-    for rgb in _images():  # the flat image has one grey level: zero deviation, correlation 1
+def test_glcm_features_equal_scikit_image():
+    """Per distance, each `graycoprops` property averaged over angles; then the entropy of the matrix
+    averaged over every offset."""
+    for rgb in _images():
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        counts = graycomatrix(texture.glcm_levels(gray), (1, 4), (0, np.pi / 4), levels=32, symmetric=True)
-        matrices.append(counts)
-    counts = np.concatenate(matrices, axis=3).astype(np.float64)  # (32, 32, 2, 6)
-    per_slice = (counts / counts.sum(axis=(0, 1), keepdims=True)).transpose(2, 3, 0, 1).reshape(-1, 32, 32)
-    expected = np.stack([graycoprops(counts, prop).ravel() for prop in texture._GLCM_PROPS], axis=1)
-    np.testing.assert_allclose(texture.glcm_properties(per_slice), expected, rtol=1e-9, atol=1e-12)
-    assert (expected.reshape(2, 6, 5)[:, 4:, -1] == 1).all()  # the flat image: its two angles at both distances
+        levels = texture.glcm_levels(gray)
+        p = graycomatrix(levels, texture._GLCM_DISTANCES, texture._GLCM_ANGLES, levels=32, symmetric=True, normed=True)
+        props = [graycoprops(p, prop).mean(axis=1) for prop in glcm_pass.PROPERTIES]
+        mean = p.mean(axis=(2, 3))
+        entropy = -(mean[mean > 0] * np.log2(mean[mean > 0])).sum()
+        got = texture._glcm(gray)
+        np.testing.assert_allclose(got, np.concatenate([*props, [entropy]]), rtol=1e-9, atol=1e-12)
+        if len(np.unique(levels)) == 1:  # the flat image: zero deviation, correlation 1 at every distance
+            np.testing.assert_array_equal(got[-4:-1], 1.0)
 
 
 def test_gabor_by_one_dft_equals_filter2d():

@@ -15,14 +15,14 @@ from pathsearch.api.segment_region import BLOCK_PX, BlockCheckpoint, RegionGrid,
 from pathsearch.encoders.registry import build_encoder
 from pathsearch.errors import PathsearchError
 from pathsearch.heads.classify import fit_few_shot
-from pathsearch.heads.pixels import LabStats, blend, fit_pixel_forest, lab_stats
+from pathsearch.heads.pixels import LabStats, fit_pixel_forest, lab_stats
 from pathsearch.heads.refine import RefineConfig, predict_refined, pseudo_labels, train_refiner
 from pathsearch.heads.segment import (
     SegmentConfig,
     class_indices,
     class_map,
-    class_probabilities,
     merge_small_regions,
+    segment_probabilities,
     support_features,
 )
 from pathsearch.io.atomic import write_json
@@ -98,10 +98,7 @@ def _segment_locked(
     forest = None if config.pixel_forest is None else fit_pixel_forest(images, support_targets, len(values), config.pixel_forest)
 
     def probabilities(image: np.ndarray, stats: LabStats | None = None) -> np.ndarray:
-        probs = class_probabilities(image, classifier, encoder, config)
-        if forest is None:
-            return probs
-        return blend(probs, forest.probabilities(image, stats), forest.config.weight)
+        return segment_probabilities(image, classifier, encoder, config, forest, stats)
 
     if region is not None:
         key = _run_key(params | {"block_px": block_px, "downsample": downsample}, [query, *_items(support, label_id)])

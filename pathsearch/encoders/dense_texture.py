@@ -19,7 +19,7 @@ import numba
 import numpy as np
 from skimage.color import hed_from_rgb
 
-from pathsearch.encoders import colour_pass
+from pathsearch.encoders import colour_pass, glcm_pass
 from pathsearch.encoders import texture as tx
 from pathsearch.encoders.lbp import uniform_lbp_cell_counts
 from pathsearch.encoders.nuclei_pass import window_area_statistics
@@ -65,18 +65,6 @@ def _count(codes: np.ndarray, weights: np.ndarray, row_of: np.ndarray, col_of: n
         cy = row_of[r]
         for c in range(codes.shape[1]):
             out[cy, col_of[c], codes[r, c]] += weights[r, c]
-
-
-@numba.njit(cache=True, nogil=True)
-def _count_pairs(levels: np.ndarray, offsets: np.ndarray, row_of: np.ndarray, col_of: np.ndarray, out: np.ndarray) -> None:
-    """One-way co-occurrences, counted at the cell of the pair's first pixel."""
-    h, w = levels.shape
-    for k in range(offsets.shape[0]):
-        dy, dx = offsets[k, 0], offsets[k, 1]
-        for r in range(max(0, -dy), min(h, h - dy)):
-            cy = row_of[r]
-            for c in range(max(0, -dx), min(w, w - dx)):
-                out[cy, col_of[c], k, levels[r, c], levels[r + dy, c + dx]] += 1
 
 
 def _cell_counts(cells: Cells, codes: np.ndarray, bins: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -163,13 +151,7 @@ def _lbp_counts(cells: Cells, channel: np.ndarray, params: tuple[tuple[int, floa
 
 
 def _glcm(cells: Cells, gray: np.ndarray) -> np.ndarray:
-    offsets = np.array(tx.glcm_offsets(), np.int64)
-    counts = np.zeros((*cells.shape, len(offsets), tx._GLCM_LEVELS, tx._GLCM_LEVELS), np.int32)
-    _count_pairs(tx.glcm_levels(gray), offsets, cells.row_of, cells.col_of, counts)
-    windows = _window_sums(cells, counts).astype(np.float32)  # (n, distance*angle, L, L), distance-major
-    n = len(windows)
-    windows = windows.reshape(n, len(tx._GLCM_DISTANCES), len(tx._GLCM_ANGLES), tx._GLCM_LEVELS, tx._GLCM_LEVELS)
-    return tx.glcm_features(windows.transpose(0, 3, 4, 1, 2))
+    return glcm_pass.window_features(tx.glcm_counts(gray, *cells.args()), cells.windows, len(tx._GLCM_ANGLES))
 
 
 _GABOR_HALF_PX = tx._GABOR_KERNEL_PX // 2

@@ -40,8 +40,8 @@ def _codes(
     path memory-bound). An integral offset has fraction 0, and 1 * a + 0 * b == a, so it takes the
     same path and still matches. A row's lower horizontal interpolation is the next row's upper one
     (same pixels, same fractions), so each is computed once and kept in a two-row buffer. `padded`
-    is uint8: each product promotes it to the float64 scikit-image computes in. Codes are counted
-    per cell (`hist[row_of[r], col_of[c]]`)."""
+    is uint8, and each band's rows are copied to the float64 scikit-image computes in, so the band's
+    reads stay in cache too. Codes are counted per cell (`hist[row_of[r], col_of[c]]`)."""
     h, w = out.shape
     band = min(_BAND_ROWS, h)
     ones = np.empty((band, w), np.uint8)
@@ -49,21 +49,23 @@ def _codes(
     previous = np.empty((band, w), np.uint8)
     first = np.empty((band, w), np.uint8)
     horizontal = np.empty((2, w))
+    source = np.empty((band + 2 * pad, padded.shape[1]))
     for b0 in range(0, h, band):
         rows = min(band, h - b0)
+        source[: rows + 2 * pad] = padded[b0 : b0 + rows + 2 * pad]
         ones[:] = 0
         changes[:] = 0
         previous[:] = 0
         for i in range(r0.size):
             fxs = dc[i]
-            above = padded[pad + r0[i] + b0, pad + c0[i] :]
+            above = source[pad + r0[i], pad + c0[i] :]
             for c in range(w):
                 horizontal[b0 % 2, c] = (1 - fxs[c]) * above[c] + fxs[c] * above[c + 1]
             for r in range(b0, b0 + rows):
                 fy = dr[i, r]
                 top, bottom = horizontal[r % 2], horizontal[(r + 1) % 2]
-                below = padded[r + pad + r0[i] + 1, pad + c0[i] :]
-                centres = padded[r + pad, pad:]
+                below = source[r - b0 + pad + r0[i] + 1, pad + c0[i] :]
+                centres = source[r - b0 + pad, pad:]
                 row_ones, row_changes, row_previous = ones[r - b0], changes[r - b0], previous[r - b0]
                 for c in range(w):
                     fx = fxs[c]

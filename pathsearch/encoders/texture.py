@@ -10,10 +10,9 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 from skimage.color import hed_from_rgb
-from skimage.feature import graycomatrix
 from skimage.util import img_as_float
 
-from pathsearch.encoders import colour_pass
+from pathsearch.encoders import colour_pass, glcm_pass
 from pathsearch.encoders.lbp import uniform_lbp_histograms
 from pathsearch.encoders.nuclei_pass import area_statistics
 
@@ -24,7 +23,6 @@ _GLCM_LEVELS = 32
 _LBP = ((8, 1.0), (16, 2.0), (24, 3.0))
 _GLCM_DISTANCES = (1, 2, 4)
 _GLCM_ANGLES = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
-_GLCM_PROPS = ("contrast", "dissimilarity", "homogeneity", "energy", "correlation")
 _GABOR_WAVELENGTHS_PX = (4.0, 8.0, 16.0)
 _GABOR_THETAS = tuple(np.arange(4) * np.pi / 4)
 # rgb2hed optical densities that saturate the 8-bit stain images; dense nuclei sit near the top.
@@ -86,39 +84,6 @@ def lbp_features(counts: list[np.ndarray]) -> np.ndarray:
 def glcm_offsets() -> list[tuple[int, int]]:
     """(row, col) step per (distance, angle), distance-major, rounded as scikit-image's graycomatrix does."""
     return [(round(np.sin(a) * d), round(np.cos(a) * d)) for d in _GLCM_DISTANCES for a in _GLCM_ANGLES]
-
-
-def glcm_properties(p: np.ndarray) -> np.ndarray:
-    """(m, levels, levels) normalised co-occurrence matrices -> (m, 5) scikit-image's `graycoprops`
-    contrast, dissimilarity, homogeneity, energy and correlation, its definitions and zero-deviation
-    rule, from one matrix product: calling it once per property normalised and walked the matrices
-    five times, the slowest step of dense segmentation features."""
-    levels = np.arange(p.shape[1], dtype=np.float64)
-    diff = levels[:, None] - levels[None, :]
-    flat = p.reshape(len(p), -1)
-    linear = flat @ np.stack([diff**2, np.abs(diff), 1.0 / (1.0 + diff**2)], axis=-1).reshape(-1, 3)
-    energy = np.sqrt(np.einsum("mk,mk->m", flat, flat))
-    d_i = levels - (p.sum(axis=2) @ levels)[:, None]  # each level minus the row and column means
-    d_j = levels - (p.sum(axis=1) @ levels)[:, None]
-    std_i = np.sqrt(np.einsum("mi,mi->m", p.sum(axis=2), d_i**2))
-    std_j = np.sqrt(np.einsum("mj,mj->m", p.sum(axis=1), d_j**2))
-    cov = np.einsum("mi,mi->m", d_i, (p @ d_j[:, :, None])[..., 0])
-    flat_rows = (std_i < 1e-15) | (std_j < 1e-15)
-    correlation = np.where(flat_rows, 1.0, cov / np.where(flat_rows, 1.0, std_i * std_j))
-    return np.column_stack([linear, energy, correlation])
-
-
-def glcm_features(counts: np.ndarray) -> np.ndarray:
-    """(n, levels, levels, distances, angles) one-way co-occurrence counts -> per distance, each property
-    averaged over angles, then the entropy of the angle- and distance-averaged matrix."""
-    n = len(counts)
-    sym = counts.astype(np.float64) + counts.transpose(0, 2, 1, 3, 4)
-    sym = sym / np.maximum(sym.sum(axis=(1, 2), keepdims=True), 1)
-    per_slice = sym.transpose(0, 3, 4, 1, 2).reshape(-1, _GLCM_LEVELS, _GLCM_LEVELS)
-    props = glcm_properties(per_slice).reshape(n, len(_GLCM_DISTANCES), len(_GLCM_ANGLES), len(_GLCM_PROPS)).mean(axis=2)
-    p = sym.mean(axis=(3, 4)).reshape(n, -1)
-    logp = np.log2(np.where(p > 0, p, 1))
-    return np.concatenate([props.transpose(0, 2, 1).reshape(n, -1), -(p * logp).sum(axis=1, keepdims=True)], axis=1)
 
 
 def gabor_features(energy: np.ndarray) -> np.ndarray:
@@ -219,9 +184,17 @@ def glcm_levels(gray: np.ndarray) -> np.ndarray:
     return (gray.astype(np.uint16) * _GLCM_LEVELS // 256).astype(np.uint8)
 
 
+def glcm_counts(gray: np.ndarray, row_of: np.ndarray, col_of: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """(rows, cols, distances * angles, levels, levels) one-way co-occurrence counts per cell."""
+    offsets = np.array(glcm_offsets(), np.int64)
+    counts = np.zeros((rows, cols, len(offsets), _GLCM_LEVELS, _GLCM_LEVELS), np.int32)
+    glcm_pass.count_pairs(glcm_levels(gray), offsets, row_of, col_of, counts)
+    return counts
+
+
 def _glcm(gray: np.ndarray) -> np.ndarray:
-    counts = graycomatrix(glcm_levels(gray), _GLCM_DISTANCES, _GLCM_ANGLES, levels=_GLCM_LEVELS)
-    return glcm_features(counts[None].astype(np.float64))[0]
+    whole = np.array([[0, 1, 0, 1]])
+    return glcm_pass.window_features(glcm_counts(gray, *colour_pass.one_cell(gray.shape)), whole, len(_GLCM_ANGLES))[0]
 
 
 @cache

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
@@ -10,7 +13,7 @@ from pathsearch.api.embed import embed_tiles
 from pathsearch.encoders.base import Encoder
 from pathsearch.errors import PathsearchError
 from pathsearch.heads.classify import FewShotClassifier, FewShotConfig
-from pathsearch.heads.pixels import PixelForestConfig
+from pathsearch.heads.pixels import LabStats, PixelForest, PixelForestConfig, blend
 
 
 class SegmentConfig(BaseModel):
@@ -90,6 +93,20 @@ def class_probabilities(image: np.ndarray, classifier: FewShotClassifier, encode
     return vote_map(classifier, features, coords, image.shape[:2], config.patch_px)
 
 
+def segment_probabilities(
+    image: np.ndarray, classifier: FewShotClassifier, encoder: Encoder, config: SegmentConfig,
+    forest: PixelForest | None, stats: LabStats | None = None,
+) -> np.ndarray:
+    """(H, W, C) patch votes, averaged with the pixel forest's probabilities when there is a forest.
+    The forest runs beside the patch features: each leaves a core idle part of the time."""
+    if forest is None:
+        return class_probabilities(image, classifier, encoder, config)
+    with ThreadPoolExecutor(1) as pool:
+        pixels = pool.submit(forest.probabilities, image, stats)
+        votes = class_probabilities(image, classifier, encoder, config)
+        return blend(votes, pixels.result(), forest.config.weight)
+
+
 def vote_map(
     classifier: FewShotClassifier, features: np.ndarray, coords: np.ndarray, shape: tuple[int, int], patch_px: int
 ) -> np.ndarray:
@@ -107,14 +124,25 @@ def class_indices(mask: np.ndarray, values: list[int]) -> np.ndarray:
 def _spread(probs: np.ndarray, coords: np.ndarray, shape: tuple[int, int], patch_px: int) -> np.ndarray:
     """Each patch's (C,) votes spread over the pixels it covers, then averaged per pixel."""
     acc = np.zeros((*shape, probs.shape[1]), np.float32)
-    weight = np.zeros((*shape, 1), np.float32)
+    weight = np.zeros(shape, np.float32)
     # A centre-weighted window: a patch speaks most confidently about its middle.
     ramp = 1.0 - np.abs(np.linspace(-1, 1, patch_px)) * 0.9
-    window = np.outer(ramp, ramp)[..., None].astype(np.float32)
-    for (x, y), row in zip(coords, probs, strict=True):
-        acc[y : y + patch_px, x : x + patch_px] += window * row.astype(np.float32)
-        weight[y : y + patch_px, x : x + patch_px] += window
-    return acc / np.maximum(weight, 1e-6)
+    _add_windows(probs.astype(np.float32), coords, np.outer(ramp, ramp).astype(np.float32), acc, weight)
+    return acc / np.maximum(weight, 1e-6)[..., None]
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_windows(probs: np.ndarray, coords: np.ndarray, window: np.ndarray, acc: np.ndarray, weight: np.ndarray) -> None:
+    """Compiled: as numpy slices, hundreds of patches' temporaries cost more than the adding."""
+    side = window.shape[0]
+    for n in range(coords.shape[0]):
+        x, y = coords[n, 0], coords[n, 1]
+        for i in range(side):
+            for j in range(side):
+                w = window[i, j]
+                weight[y + i, x + j] += w
+                for c in range(probs.shape[1]):
+                    acc[y + i, x + j, c] += w * probs[n, c]
 
 
 def top_two(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
