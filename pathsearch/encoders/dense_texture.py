@@ -60,17 +60,16 @@ def cells_for(coords: np.ndarray, patch_px: int, resized_shape: tuple[int, int],
 
 
 @numba.njit(cache=True, nogil=True)
-def _count(codes: np.ndarray, weights: np.ndarray, row_of: np.ndarray, col_of: np.ndarray, out: np.ndarray) -> None:
+def _count(codes: np.ndarray, row_of: np.ndarray, col_of: np.ndarray, out: np.ndarray) -> None:
     for r in range(codes.shape[0]):
         cy = row_of[r]
         for c in range(codes.shape[1]):
-            out[cy, col_of[c], codes[r, c]] += weights[r, c]
+            out[cy, col_of[c], codes[r, c]] += 1
 
 
-def _cell_counts(cells: Cells, codes: np.ndarray, bins: int, weights: np.ndarray | None = None) -> np.ndarray:
-    out = np.zeros((*cells.shape, bins), np.float64 if weights is not None else np.int64)
-    w = weights if weights is not None else np.ones((1, 1), np.int64)
-    _count(codes, np.broadcast_to(w, codes.shape), cells.row_of, cells.col_of, out)
+def _cell_counts(cells: Cells, codes: np.ndarray, bins: int) -> np.ndarray:
+    out = np.zeros((*cells.shape, bins), np.int64)
+    _count(codes, cells.row_of, cells.col_of, out)
     return out
 
 

@@ -37,7 +37,6 @@ _EMPTY_GRAY_LEVEL = 215
 _STATS_FILE = Path(__file__).with_name("he_texture_stats.json")
 
 
-
 # Each feature group is summarised from counts or sums with a leading window axis, so the tile path
 # (one window) and the dense path (every window of an image, from per-cell counts) share one definition.
 
