@@ -64,11 +64,6 @@ def u8_channel_features(counts: np.ndarray) -> np.ndarray:
     return colour_features(means, stds, pcts)
 
 
-def hue_bins(hue_u8: np.ndarray) -> np.ndarray:
-    """np.histogram's 12 equal bins over 0-1 of the 8-bit hue read as 0-1."""
-    return np.minimum(hue_u8.astype(np.int64) * _HUE_BINS // 255, _HUE_BINS - 1)
-
-
 def hue_features(weighted_counts: np.ndarray) -> np.ndarray:
     """(n, 12) saturation-weighted hue histograms -> shares."""
     return weighted_counts / np.maximum(weighted_counts.sum(axis=1, keepdims=True), 1e-6)
@@ -201,15 +196,6 @@ def _optical_density_lut() -> np.ndarray:
     """scikit-image's `rgb2hed` log step for each 8-bit value, so a tile needs a lookup, not 150k logs."""
     rgb = np.maximum(img_as_float(np.arange(256, dtype=np.uint8)), 1e-6)
     return np.log(rgb) / np.log(1e-6)
-
-
-def rgb2hed(rgb: np.ndarray) -> np.ndarray:
-    """Equal to `skimage.color.rgb2hed` for uint8 RGB."""
-    return np.maximum(_optical_density_lut()[rgb] @ hed_from_rgb, 0)
-
-
-def stain_u8(stain_od: np.ndarray, max_od: float) -> np.ndarray:
-    return (np.clip(stain_od / max_od, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 class HedStatistics(NamedTuple):
