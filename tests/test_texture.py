@@ -144,7 +144,7 @@ def test_window_area_statistics_take_the_blobs_in_the_windows_cells():
     areas = rng.integers(1, 100, 40).astype(np.int32)
     cell_row, cell_col = rng.integers(0, 4, 40), rng.integers(0, 4, 40)
     windows = np.array([[0, 2, 0, 2], [1, 4, 2, 4], [3, 4, 3, 4]])
-    got = window_area_statistics(areas, cell_row, cell_col, windows, 4)
+    got = window_area_statistics(areas, cell_row, cell_col, (4, 4), windows, 4)
     for (y0, y1, x0, x1), row in zip(windows, got, strict=True):
         inside = (cell_row >= y0) & (cell_row < y1) & (cell_col >= x0) & (cell_col < x1)
         np.testing.assert_array_equal(row, area_statistics(areas[inside], 4))

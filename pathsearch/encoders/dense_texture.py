@@ -153,8 +153,7 @@ def _glcm(cells: Cells, gray: np.ndarray) -> np.ndarray:
     return glcm_pass.window_features(tx.glcm_counts(gray, *cells.args()), cells.windows, len(tx._GLCM_ANGLES))
 
 
-_GABOR_HALF_PX = tx._GABOR_KERNEL_PX // 2
-_GABOR_BLOCK_PX = tx._GABOR_DFT_PX - 2 * _GABOR_HALF_PX  # output px a block side: the rest is the filters' margin
+_GABOR_BLOCK_PX = tx._GABOR_DFT_PX - 2 * tx._GABOR_HALF_PX  # output px a block side: the rest is the filters' margin
 
 
 def _gabor_input(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,7 +161,7 @@ def _gabor_input(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean, which stands in for the tile path's tile mean."""
     g = gray.astype(np.float32) / 255.0
     local_mean = cv2.blur(g, (tx.TEXTURE_SIDE_PX, tx.TEXTURE_SIDE_PX), borderType=cv2.BORDER_REFLECT_101)
-    return cv2.copyMakeBorder(g, *(_GABOR_HALF_PX,) * 4, cv2.BORDER_REFLECT_101), local_mean
+    return cv2.copyMakeBorder(g, *(tx._GABOR_HALF_PX,) * 4, cv2.BORDER_REFLECT_101), local_mean
 
 
 def _gabor_block(cells: Cells, bordered: np.ndarray, local_mean: np.ndarray, y0: int, x0: int) -> np.ndarray:
@@ -171,18 +170,15 @@ def _gabor_block(cells: Cells, bordered: np.ndarray, local_mean: np.ndarray, y0:
     where `filter2D` (and `sepFilter2D` for the axis-aligned kernels) cost about twice as much."""
     h, w = local_mean.shape
     rows, cols = min(_GABOR_BLOCK_PX, h - y0), min(_GABOR_BLOCK_PX, w - x0)
+    margin = 2 * tx._GABOR_HALF_PX
     block = np.zeros((tx._GABOR_DFT_PX,) * 2, np.float32)
-    block[: rows + 2 * _GABOR_HALF_PX, : cols + 2 * _GABOR_HALF_PX] = bordered[
-        y0 : y0 + rows + 2 * _GABOR_HALF_PX, x0 : x0 + cols + 2 * _GABOR_HALF_PX
-    ]
+    block[: rows + margin, : cols + margin] = bordered[y0 : y0 + rows + margin, x0 : x0 + cols + margin]
     spectrum = cv2.dft(block)
     col_of = cells.col_of[x0 : x0 + cols]
     col_bounds = np.searchsorted(col_of, np.arange(col_of[0], col_of[-1] + 2))
     mean = local_mean[y0 : y0 + rows, x0 : x0 + cols]
     sums = np.zeros((len(tx.gabor_kernels()), *cells.shape))
-    for k, (kernel, kernel_spectrum) in enumerate(zip(tx.gabor_kernels(), tx.gabor_kernel_spectra(), strict=True)):
-        response = cv2.idft(cv2.mulSpectrums(spectrum, kernel_spectrum, 0), flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
-        response = response[_GABOR_HALF_PX : _GABOR_HALF_PX + rows, _GABOR_HALF_PX : _GABOR_HALF_PX + cols]
+    for k, (kernel, response) in enumerate(zip(tx.gabor_kernels(), tx.gabor_responses(spectrum, (rows, cols)), strict=True)):
         _centred_abs_sums(response, mean, np.float32(kernel.sum()), cells.row_of[y0 : y0 + rows], col_bounds, int(col_of[0]), sums[k])
     return sums
 
@@ -196,7 +192,7 @@ def _nuclei(cells: Cells, hematoxylin: np.ndarray, gray: np.ndarray) -> np.ndarr
     _, _, stats, centroids = cv2.connectedComponentsWithStats((hematoxylin > image_level).astype(np.uint8))
     cy = cells.row_of[np.clip(centroids[1:, 1].astype(np.int64), 0, len(cells.row_of) - 1)]
     cx = cells.col_of[np.clip(centroids[1:, 0].astype(np.int64), 0, len(cells.col_of) - 1)]
-    sizes = window_area_statistics(stats[1:, cv2.CC_STAT_AREA], cy, cx, cells.windows, tx._MIN_NUCLEUS_PX)
+    sizes = window_area_statistics(stats[1:, cv2.CC_STAT_AREA], cy, cx, cells.shape, cells.windows, tx._MIN_NUCLEUS_PX)
     return np.column_stack([fraction, sizes, empty[:, 1] / empty.sum(axis=1)])
 
 

@@ -35,6 +35,7 @@ def window_features(counts: np.ndarray, windows: np.ndarray, angles: int) -> np.
     distances = offsets // angles
     out = np.zeros((windows.shape[0], 5 * distances + 1))
     matrix = np.empty((levels, levels))
+    p = np.empty((levels, levels))  # the symmetric normalised matrix
     mean = np.empty((levels, levels))
     marginal = np.empty(levels)
     for i in range(windows.shape[0]):
@@ -49,14 +50,14 @@ def window_features(counts: np.ndarray, windows: np.ndarray, angles: int) -> np.
             marginal[:] = 0
             for a in range(levels):
                 for b in range(levels):
-                    p = (matrix[a, b] + matrix[b, a]) * scale
+                    p[a, b] = (matrix[a, b] + matrix[b, a]) * scale
                     d = a - b
-                    contrast += p * d * d
-                    dissimilarity += p * abs(d)
-                    homogeneity += p / (1.0 + d * d)
-                    energy += p * p
-                    marginal[a] += p
-                    mean[a, b] += p
+                    contrast += p[a, b] * d * d
+                    dissimilarity += p[a, b] * abs(d)
+                    homogeneity += p[a, b] / (1.0 + d * d)
+                    energy += p[a, b] * p[a, b]
+                    marginal[a] += p[a, b]
+            mean += p
             mu = 0.0
             for a in range(levels):
                 mu += a * marginal[a]
@@ -66,7 +67,7 @@ def window_features(counts: np.ndarray, windows: np.ndarray, angles: int) -> np.
             covariance = 0.0
             for a in range(levels):
                 for b in range(levels):
-                    covariance += (a - mu) * (b - mu) * (matrix[a, b] + matrix[b, a]) * scale
+                    covariance += (a - mu) * (b - mu) * p[a, b]
             correlation = 1.0 if np.sqrt(variance) < 1e-15 else covariance / variance
             d = k // angles
             for j, value in enumerate((contrast, dissimilarity, homogeneity, np.sqrt(energy), correlation)):
@@ -74,8 +75,8 @@ def window_features(counts: np.ndarray, windows: np.ndarray, angles: int) -> np.
         entropy = 0.0
         for a in range(levels):
             for b in range(levels):
-                p = mean[a, b] / offsets
-                if p > 0:
-                    entropy -= p * np.log2(p)
+                share = mean[a, b] / offsets
+                if share > 0:
+                    entropy -= share * np.log2(share)
         out[i, 5 * distances] = entropy
     return out

@@ -105,9 +105,9 @@ def _run(
     pad = int(np.ceil(max(radius for _, radius in params))) + 1
     padded = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
     padded[pad : pad + h, pad : pad + w] = image_u8
+    row_of, col_of, rows, cols = cells
     for points, radius in params:
         out = np.empty((h, w), np.uint8)
-        row_of, col_of, rows, cols = cells
         hist = np.zeros((rows, cols, points + 2), np.int64)
         _codes(padded, pad, *_sampling(points, radius, h, w), row_of, col_of, out, hist)
         yield out, hist

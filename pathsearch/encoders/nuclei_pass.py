@@ -23,20 +23,31 @@ def area_statistics(areas_px: np.ndarray, min_px: int) -> np.ndarray:
     return np.log1p(np.array([n, 0.5 * (kept[(n - 1) // 2] + kept[n // 2]), kept.mean(), p90]))
 
 
-@numba.njit(cache=True, nogil=True)
 def window_area_statistics(
-    areas_px: np.ndarray, cell_row: np.ndarray, cell_col: np.ndarray, windows: np.ndarray, min_px: int
+    areas_px: np.ndarray, cell_row: np.ndarray, cell_col: np.ndarray, cells_shape: tuple[int, int], windows: np.ndarray,
+    min_px: int,
 ) -> np.ndarray:
     """(n windows, 4) `area_statistics` of the blobs whose centroid's cell lies in each window's block
-    of cells (rows [y0, y1), cols [x0, x1))."""
+    of cells (rows [y0, y1), cols [x0, x1)). Blobs are grouped by cell first, so each window reads
+    only its own cells' blobs, not every blob of the image."""
+    cell = cell_row * cells_shape[1] + cell_col
+    order = np.argsort(cell, kind="stable")
+    starts = np.searchsorted(cell[order], np.arange(cells_shape[0] * cells_shape[1] + 1))
+    return _window_area_statistics(areas_px[order], starts, cells_shape[1], windows, min_px)
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_area_statistics(
+    areas_by_cell: np.ndarray, starts: np.ndarray, n_cols: int, windows: np.ndarray, min_px: int
+) -> np.ndarray:
     out = np.empty((windows.shape[0], 4))
-    inside = np.empty(areas_px.size, areas_px.dtype)
+    inside = np.empty(areas_by_cell.size, areas_by_cell.dtype)
     for i in range(windows.shape[0]):
-        y0, y1, x0, x1 = windows[i, 0], windows[i, 1], windows[i, 2], windows[i, 3]
         m = 0
-        for j in range(areas_px.size):
-            if y0 <= cell_row[j] < y1 and x0 <= cell_col[j] < x1:
-                inside[m] = areas_px[j]
-                m += 1
+        for cy in range(windows[i, 0], windows[i, 1]):
+            for cx in range(windows[i, 2], windows[i, 3]):
+                first, last = starts[cy * n_cols + cx], starts[cy * n_cols + cx + 1]
+                inside[m : m + last - first] = areas_by_cell[first:last]
+                m += last - first
         out[i] = area_statistics(inside[:m], min_px)
     return out

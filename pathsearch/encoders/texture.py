@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import NamedTuple
@@ -99,6 +100,7 @@ def nuclei_features(fraction: float, areas_px: np.ndarray, empty_fraction: float
 
 
 _GABOR_KERNEL_PX = 31
+_GABOR_HALF_PX = _GABOR_KERNEL_PX // 2  # the filters' reach, the border a filtered image needs
 _GABOR_DFT_PX = cv2.getOptimalDFTSize(TEXTURE_SIDE_PX + _GABOR_KERNEL_PX - 1)
 
 
@@ -115,7 +117,7 @@ def gabor_kernels() -> list[np.ndarray]:
 def gabor_kernel_spectra() -> list[np.ndarray]:
     """Kernel spectra for filtering by one forward DFT of the tile and one inverse per kernel, instead of
     `filter2D`'s forward-and-inverse per kernel (4x less work; equal within float32 rounding)."""
-    half = _GABOR_KERNEL_PX // 2
+    half = _GABOR_HALF_PX
     spectra = []
     for kernel in gabor_kernels():
         padded = np.zeros((_GABOR_DFT_PX, _GABOR_DFT_PX), np.float32)
@@ -127,19 +129,24 @@ def gabor_kernel_spectra() -> list[np.ndarray]:
 def gabor_spectrum(g: np.ndarray) -> np.ndarray:
     """DFT of a zero-mean float32 image, bordered as filter2D borders (reflect 101) and zero-padded to
     the DFT size, so the wrap-around lands only outside the image."""
-    half = _GABOR_KERNEL_PX // 2
+    half = _GABOR_HALF_PX
     rest_y, rest_x = (_GABOR_DFT_PX - side - half for side in g.shape)
     return cv2.dft(cv2.copyMakeBorder(g, half, rest_y, half, rest_x, cv2.BORDER_REFLECT_101))
+
+
+def gabor_responses(spectrum: np.ndarray, shape: tuple[int, int]) -> Iterator[np.ndarray]:
+    """Each kernel's response over an image of `shape`, from the DFT of the image bordered by
+    `_GABOR_HALF_PX` on top and left: one inverse DFT per kernel, cropped back to the image."""
+    half = _GABOR_HALF_PX
+    for kernel in gabor_kernel_spectra():
+        out = cv2.idft(cv2.mulSpectrums(spectrum, kernel, 0), flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
+        yield out[half : half + shape[0], half : half + shape[1]]
 
 
 def gabor_energies(spectrum: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Mean |response| per kernel over the image. OpenCV's L1 norm reads the crop in place, sums in
     double and releases the GIL (numpy's abs-then-mean made a copy and summed in float32)."""
-    half = _GABOR_KERNEL_PX // 2
-    energies = []
-    for kernel in gabor_kernel_spectra():
-        out = cv2.idft(cv2.mulSpectrums(spectrum, kernel, 0), flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
-        energies.append(cv2.norm(out[half : half + shape[0], half : half + shape[1]], cv2.NORM_L1))
+    energies = [cv2.norm(response, cv2.NORM_L1) for response in gabor_responses(spectrum, shape)]
     return np.array(energies) / (shape[0] * shape[1])
 
 
